@@ -1,0 +1,57 @@
+# Two commands set up everything on a fresh machine: `make serve` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PY := $(BIN)/python
+# dvc stages run `python -m ...`, and `mlflow models serve` execs uvicorn: both need the venv first.
+export PATH := $(BIN):$(PATH)
+
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+
+.PHONY: help setup data train serve test test-fast lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+data/raw/train.csv data/raw/test.csv &: data/raw.dvc | $(VENV)/.installed
+	$(BIN)/dvc pull --quiet data/raw.dvc
+	touch data/raw/train.csv data/raw/test.csv
+
+setup: $(VENV)/.installed data/raw/train.csv ## Create .venv (pinned), install, pull the raw data
+
+data: setup ## Pull the raw CSVs from the DVC remote
+
+train: setup ## Run the DVC pipeline (a no-op when nothing changed)
+	$(BIN)/dvc repro
+
+serve: setup ## Train if no champion exists, then serve it on $(HOST):$(PORT)
+	$(PY) -m training.champion
+	$(PY) -m serving --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: setup ## Run the whole test suite (real dvc, MLflow, gunicorn)
+	$(BIN)/pytest
+
+test-fast: setup ## Run the tests that start no processes
+	$(BIN)/pytest -m "not slow"
+
+lint: setup ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## Remove the venv, pipeline outputs and the embedded MLflow store
+	rm -rf $(VENV) data/prepared models metrics/registration.json mlflow.db
+	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -1,0 +1,96 @@
+"""Shared fixtures: the raw data, and a real MLflow registry (sqlite in a temp dir) with a champion.
+
+`registered_model` trains the real pipeline once per session into its own temp registry; tests that
+need MLflow to talk to it use `registry_env`, which points MLFLOW_TRACKING_URI there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from training import evaluate, prepare, register, train
+from training.config import REPO_ROOT, Paths
+
+SHARED = REPO_ROOT.parent / "shared"
+CONTRACT_REQUEST = SHARED / "contract" / "predict_request.json"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registry holding one trained version of `name`, aliased champion."""
+
+    root: Path  # a temp repo layout: params.yaml, data/, models/, metrics/
+    tracking_uri: str
+    name: str
+    version: str
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.name}@champion"
+
+
+@pytest.fixture(scope="session")
+def raw_train() -> pd.DataFrame:
+    return pd.read_csv(REPO_ROOT / "data" / "raw" / "train.csv")
+
+
+@pytest.fixture(scope="session")
+def raw_test() -> pd.DataFrame:
+    return pd.read_csv(REPO_ROOT / "data" / "raw" / "test.csv")
+
+
+@pytest.fixture(scope="session")
+def article_request() -> dict:
+    """The article's /predict body, byte for byte from shared/contract."""
+    return json.loads(CONTRACT_REQUEST.read_text())
+
+
+def make_layout(root: Path) -> Paths:
+    """A minimal repo layout under `root` for running the stages in-process."""
+    (root / "data" / "raw").mkdir(parents=True)
+    for name in ("train.csv", "test.csv"):
+        shutil.copy(REPO_ROOT / "data" / "raw" / name, root / "data" / "raw" / name)
+    shutil.copy(REPO_ROOT / "data" / "raw.dvc", root / "data" / "raw.dvc")
+    shutil.copy(REPO_ROOT / "params.yaml", root / "params.yaml")
+    return Paths(root=root)
+
+
+def run_pipeline(paths: Paths) -> dict:
+    """prepare -> train -> evaluate -> register, in-process; returns the registration record."""
+    prepare.main(paths)
+    train.main(paths)
+    evaluate.main(paths)
+    register.main(paths)
+    return json.loads(paths.registration.read_text())
+
+
+@pytest.fixture(scope="session")
+def registered_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegisteredModel]:
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        record = run_pipeline(make_layout(root))
+    mlflow.set_tracking_uri(None)
+    yield RegisteredModel(
+        root=root, tracking_uri=uri, name=record["name"], version=record["version"]
+    )
+
+
+@pytest.fixture
+def registry_env(
+    registered_model: RegisteredModel, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RegisteredModel]:
+    """Point MLflow (env and client state) at the session's registry for one test."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
+    mlflow.set_tracking_uri(registered_model.tracking_uri)
+    yield registered_model
+    mlflow.set_tracking_uri(None)

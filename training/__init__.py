@@ -1,0 +1,1 @@
+"""Raw Titanic CSVs -> validated splits -> fitted pipeline -> metrics -> MLflow registry."""

@@ -1,0 +1,97 @@
+"""Training configuration: `params.yaml` validated once, plus the pipeline's file layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Paths(BaseModel):
+    """Where each DVC stage reads and writes, relative to a repo root."""
+
+    root: Path = REPO_ROOT
+
+    @property
+    def raw_train(self) -> Path:
+        return self.root / "data" / "raw" / "train.csv"
+
+    @property
+    def raw_test(self) -> Path:
+        return self.root / "data" / "raw" / "test.csv"
+
+    @property
+    def raw_dvc_file(self) -> Path:
+        return self.root / "data" / "raw.dvc"
+
+    @property
+    def train_split(self) -> Path:
+        return self.root / "data" / "prepared" / "train.csv"
+
+    @property
+    def valid_split(self) -> Path:
+        return self.root / "data" / "prepared" / "valid.csv"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "models" / "model.skops"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics" / "metrics.json"
+
+    @property
+    def registration(self) -> Path:
+        return self.root / "metrics" / "registration.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+
+class PrepareParams(BaseModel):
+    valid_size: float = Field(0.2, gt=0, lt=1)
+    seed: int = 42
+
+
+class TrainParams(BaseModel):
+    model: Literal["random_forest", "gradient_boosting", "logistic_regression"] = "random_forest"
+    seed: int = 42
+    n_estimators: int = Field(200, ge=1)
+    max_depth: int | None = Field(6, ge=1)
+    min_samples_leaf: int = Field(2, ge=1)
+    max_features: Literal["sqrt", "log2"] | float | None = "sqrt"
+    learning_rate: float = Field(0.05, gt=0)
+    C: float = Field(1.0, gt=0)
+
+
+class EvaluateParams(BaseModel):
+    cv_folds: int = Field(5, ge=2)
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
+class RegisterParams(BaseModel):
+    model_name: str = "titanic"
+    experiment: str = "titanic"
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+    gate_metric: Literal["roc_auc", "accuracy", "f1"] = "roc_auc"
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    prepare: PrepareParams = PrepareParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    registry: RegisterParams = Field(RegisterParams(), alias="register")
+
+
+def load_params(path: Path | None = None) -> Params:
+    """Read and validate `params.yaml` (the repo root's unless `path` is given)."""
+    path = path or REPO_ROOT / "params.yaml"
+    return Params.model_validate(yaml.safe_load(path.read_text()) or {})

@@ -1,0 +1,103 @@
+"""Feature engineering on raw passenger rows, as the /predict contract sends them.
+
+`PassengerFeatures` is the first step of the model's Pipeline. It works row by row on plain
+Python values (`derive`), so the same code serves a DataFrame in training and a single dict on
+the serving fast path, with no pandas needed there.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+MISSING = "missing"
+
+TITLE_PATTERN = re.compile(r",\s*([^.]+)\.")
+TITLES = {
+    "Mr": "Mr", "Mrs": "Mrs", "Miss": "Miss", "Master": "Master",
+    "Mlle": "Miss", "Ms": "Miss", "Mme": "Mrs", "Lady": "Rare", "the Countess": "Rare",
+    "Dona": "Rare", "Don": "Rare", "Sir": "Rare", "Jonkheer": "Rare", "Dr": "Rare",
+    "Rev": "Rare", "Col": "Rare", "Major": "Rare", "Capt": "Rare",
+}  # fmt: skip
+
+NUMERIC_FEATURES = ["Pclass", "Age", "Fare", "SibSp", "Parch", "FamilySize", "IsAlone",
+                    "FarePerPerson", "HasCabin"]  # fmt: skip
+CATEGORICAL_FEATURES = ["Sex", "Embarked", "Title", "Deck"]
+FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
+
+
+def _number(value: Any) -> float:
+    """A float for any JSON or pandas scalar; NaN for null, NA, or anything not a number."""
+    if value is None or isinstance(value, bool | str):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def title_of(name: str | None) -> str:
+    """The honorific in a Kaggle name ('Braund, Mr. Owen Harris' -> 'Mr'), grouped."""
+    if not name:
+        return MISSING
+    match = TITLE_PATTERN.search(name)
+    return TITLES.get(match.group(1).strip(), "Rare") if match else MISSING
+
+
+def derive(row: Mapping[str, Any]) -> tuple[list[float], list[str]]:
+    """One raw passenger -> (numeric features, categorical features) in FEATURES order."""
+    sibsp, parch = _number(row.get("SibSp")), _number(row.get("Parch"))
+    family = 1.0 + (0.0 if math.isnan(sibsp) else sibsp) + (0.0 if math.isnan(parch) else parch)
+    fare = _number(row.get("Fare"))
+    cabin = _text(row.get("Cabin"))
+    numeric = [
+        _number(row.get("Pclass")),
+        _number(row.get("Age")),
+        fare,
+        sibsp,
+        parch,
+        family,
+        1.0 if family == 1.0 else 0.0,
+        fare / family,
+        0.0 if cabin is None else 1.0,
+    ]
+    categorical = [
+        _text(row.get("Sex")) or MISSING,
+        _text(row.get("Embarked")) or MISSING,
+        title_of(_text(row.get("Name"))),
+        cabin[0].upper() if cabin else MISSING,
+    ]
+    return numeric, categorical
+
+
+class PassengerFeatures(TransformerMixin, BaseEstimator):
+    """Raw passenger DataFrame -> engineered features; extra columns are ignored."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> PassengerFeatures:
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        rows = X.to_dict(orient="records") if isinstance(X, pd.DataFrame) else list(X)
+        derived = [derive(row) for row in rows]
+        numeric = np.array([n for n, _ in derived], dtype=np.float64).reshape(len(rows), -1)
+        categorical = np.array([c for _, c in derived], dtype=object).reshape(len(rows), -1)
+        frame = pd.DataFrame(numeric, columns=NUMERIC_FEATURES)
+        for i, column in enumerate(CATEGORICAL_FEATURES):
+            frame[column] = pd.Series(categorical[:, i], dtype=object)
+        return frame
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.array(FEATURES, dtype=object)

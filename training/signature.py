@@ -1,0 +1,25 @@
+"""The model's MLflow signature: the /predict contract written down where serving can read it."""
+
+from __future__ import annotations
+
+from mlflow.models import ModelSignature
+from mlflow.types.schema import ColSpec, Schema
+
+# Sex and Pclass are required; every other column may be absent. Columns with gaps in the data
+# (Age, Fare, Cabin, Embarked, Name) are nullable; the ones with gaps that pandas would read as
+# integers (Age, Fare) are doubles, because an integer column cannot hold a null.
+INPUT_SCHEMA = Schema(
+    [
+        ColSpec("long", "Pclass"),
+        ColSpec("string", "Sex"),
+        ColSpec("string", "Name", required=False),
+        ColSpec("double", "Age", required=False),
+        ColSpec("long", "SibSp", required=False),
+        ColSpec("long", "Parch", required=False),
+        ColSpec("double", "Fare", required=False),
+        ColSpec("string", "Cabin", required=False),
+        ColSpec("string", "Embarked", required=False),
+    ]
+)
+OUTPUT_SCHEMA = Schema([ColSpec("long", "Survived")])
+SIGNATURE = ModelSignature(inputs=INPUT_SCHEMA, outputs=OUTPUT_SCHEMA)
