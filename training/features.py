@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,22 @@ class PassengerFeatures(TransformerMixin, BaseEstimator):
         for i, column in enumerate(CATEGORICAL_FEATURES):
             frame[column] = pd.Series(categorical[:, i], dtype=object)
         return frame
+
+    def derive_rows(
+        self, rows: Iterable[Mapping[str, Any]]
+    ) -> tuple[list[list[float]], list[list[str]]]:
+        """Raw rows -> (numeric rows, categorical rows) in FEATURES order, with no pandas.
+
+        The serving fast path calls this on the step it finds in the loaded pipeline (whose code
+        is the model's own copy), then feeds the columns to the ONNX graph of the later steps.
+        """
+        numeric: list[list[float]] = []
+        categorical: list[list[str]] = []
+        for row in rows:
+            values, labels = derive(row)
+            numeric.append(values)
+            categorical.append(labels)
+        return numeric, categorical
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array(FEATURES, dtype=object)
