@@ -7,6 +7,8 @@ validation split (or there is none); otherwise it becomes the `challenger`.
 from __future__ import annotations
 
 import json
+import logging
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 from sklearn.pipeline import Pipeline
 
 import training
+from training.compile import ONNX_FILE, compile_to_onnx
 from training.config import Params, Paths, load_params
 from training.evaluate import score, survival_proba
 from training.lineage import lineage_tags
@@ -32,6 +35,8 @@ from training.schema import TARGET
 from training.signature import INPUT_SCHEMA, SIGNATURE
 from training.tracking import use_experiment
 from training.train import load_model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,21 @@ def _log_figures(model: Pipeline, valid: pd.DataFrame, threshold: float) -> None
     plt.close("all")
 
 
+def fast_path_files(model: Pipeline, rows: pd.DataFrame, directory: Path) -> tuple[list[str], str]:
+    """Compile the ONNX fast path into `directory`: (extra files for log_model, fast_path tag).
+
+    A model family that does not compile (or disagrees with scikit-learn) still registers.
+    """
+    try:
+        onnx_bytes = compile_to_onnx(model, rows.drop(columns=[TARGET], errors="ignore"))
+    except Exception as exc:
+        log.warning("register: no ONNX fast path for this model: %s", exc)
+        return [], "unavailable"
+    path = directory / ONNX_FILE
+    path.write_bytes(onnx_bytes)
+    return [str(path)], "onnx"
+
+
 def _flat_metrics(report: dict[str, dict[str, float]]) -> dict[str, float]:
     return {
         f"{group}_{name}": value
@@ -126,19 +146,24 @@ def register(paths: Paths, params: Params) -> dict[str, Any]:
         mlflow.log_artifact(str(paths.metrics), "metrics")
         mlflow.log_artifacts(str(paths.plots), "plots")
         _log_figures(model, valid, params.evaluate.threshold)
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=SIGNATURE,
-            input_example=input_example(valid),
-            serialization_format="skops",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-            code_paths=[str(Path(training.__file__).parent)],
-            registered_model_name=reg.model_name,
-            tags=tags,
-        )
+        with tempfile.TemporaryDirectory() as fast_dir:  # ONNX lands in extra_files/model.onnx
+            extra_files, fast_path = fast_path_files(
+                model, pd.concat([train, valid]), Path(fast_dir)
+            )
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=SIGNATURE,
+                input_example=input_example(valid),
+                serialization_format="skops",
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                code_paths=[str(Path(training.__file__).parent)],
+                registered_model_name=reg.model_name,
+                tags=tags,
+                extra_files=extra_files or None,
+            )
     version = str(info.registered_model_version)
-    for key, value in {**metrics, **tags}.items():
+    for key, value in {**metrics, **tags, "fast_path": fast_path}.items():
         client.set_model_version_tag(reg.model_name, version, key, str(value))
 
     gate = champion_gate(client, params, report["valid"][reg.gate_metric], valid)
