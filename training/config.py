@@ -53,12 +53,18 @@ class Paths(BaseModel):
         return self.root / "plots"
 
 
-class PrepareParams(BaseModel):
+class _Block(BaseModel):
+    """One stage's block of params.yaml: a misspelt key is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrepareParams(_Block):
     valid_size: float = Field(0.2, gt=0, lt=1)
     seed: int = 42
 
 
-class TrainParams(BaseModel):
+class TrainParams(_Block):
     model: Literal["random_forest", "gradient_boosting", "logistic_regression"] = "random_forest"
     seed: int = 42
     n_estimators: int = Field(200, ge=1)
@@ -69,12 +75,12 @@ class TrainParams(BaseModel):
     C: float = Field(1.0, gt=0)
 
 
-class EvaluateParams(BaseModel):
+class EvaluateParams(_Block):
     cv_folds: int = Field(5, ge=2)
     threshold: float = Field(0.5, gt=0, lt=1)
 
 
-class RegisterParams(BaseModel):
+class RegisterParams(_Block):
     model_name: str = "titanic"
     experiment: str = "titanic"
     champion_alias: str = "champion"
