@@ -1,0 +1,68 @@
+"""`python -m serving`: the production server, gunicorn running `create_app` (never Flask's).
+
+The app (and the model) loads once in the gunicorn master (`preload_app`), and the workers fork
+from it and share the model's memory. SIGTERM stops accepting, lets in-flight requests finish
+within `graceful_timeout`, then exits.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from serving.config import Settings, parse_settings
+from serving.request_log import configure_logging
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        "preload_app": True,
+        "timeout": settings.timeout,
+        "graceful_timeout": settings.graceful_timeout,
+        "keepalive": 5,
+        "loglevel": settings.log_level,
+        "accesslog": None,  # serving.access logs one JSON line per request instead
+        "errorlog": "-",
+        "proc_name": "serving",
+        "control_socket_disable": True,  # no shared ~/.gunicorn socket between servers
+        "post_worker_init": _post_worker_init,
+    }
+
+
+def _post_worker_init(worker: Any) -> None:
+    """A worker forked without a model keeps trying to load it (the master tried once)."""
+    store = worker.app.callable.extensions["serving"]["store"]
+    store.start_retry_thread()
+
+
+class ServingApplication(BaseApplication):
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in gunicorn_options(self.settings).items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from serving.app import create_app
+
+        return create_app(self.settings)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    configure_logging(settings.log_level)
+    sys.argv = sys.argv[:1]  # gunicorn must not parse our flags
+    ServingApplication(settings).run()
+
+
+if __name__ == "__main__":
+    main()

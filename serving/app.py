@@ -1,0 +1,246 @@
+"""The Flask app factory: /predict, /invocations, /health, /ready, /version.
+
+`create_app(settings, model_store=None)` does all the work when called (never at import): it
+builds a `ModelStore` unless given one and tries to load the model once. A server that cannot
+load its model stays up: /health answers 200, /ready and the prediction endpoints 503 with the
+reason, and (under gunicorn) each worker retries the load every `load_retry_seconds`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import time
+import uuid
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import scoring_server
+
+from serving.config import Settings
+from serving.contract import decode_json, parse_batch
+from serving.errors import ApiError, json_response, register_error_handlers
+from serving.model_store import LoadedModel, ModelNotReady, ModelStore
+from serving.request_log import log_request
+
+log = logging.getLogger("serving.app")
+
+JSON_TYPES = {"application/json"}
+LENIENT_TYPES = {"", "application/x-www-form-urlencoded"}  # curl --data, or no header at all
+CSV_TYPE = "text/csv"
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+MAX_MESSAGE = 500
+
+
+def create_app(settings: Settings | None = None, model_store: ModelStore | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    if model_store is None:
+        model_store = ModelStore(
+            settings.model_uri, settings.tracking_uri, settings.load_retry_seconds
+        )
+        model_store.try_load()
+    store = model_store
+
+    app = Flask(__name__, root_path=str(Path(__file__).parent))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["serving"] = {"settings": settings, "store": store}
+    register_error_handlers(app)
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        sent = request.headers.get("X-Request-ID", "")
+        g.request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
+        g.model = None
+        g.rows = None
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        model: LoadedModel | None = g.get("model") or store.current
+        version = model.info.version if model is not None else None
+        if version is not None:
+            response.headers["X-Model-Version"] = version
+        error = None
+        if response.status_code >= 400 and response.is_json:
+            error = (response.get_json(silent=True) or {}).get("error", {}).get("code")
+        log_request(
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            started=g.get("started", time.perf_counter()),
+            request_id=g.get("request_id", ""),
+            model_version=version,
+            rows=g.get("rows"),
+            error=error,
+        )
+        return response
+
+    def serving_model() -> LoadedModel:
+        try:
+            g.model = store.get()
+        except ModelNotReady as exc:
+            raise ApiError("model_not_ready", str(exc), status=503) from None
+        return g.model
+
+    @app.get("/health")
+    def health():
+        return json_response({"status": "alive"})
+
+    @app.get("/ready")
+    def ready():
+        model = store.current
+        if model is None:
+            return json_response({"ready": False, "reason": store.reason}, 503)
+        return json_response({"ready": True, "version": model.info.version})
+
+    @app.get("/version")
+    def version():
+        model = serving_model()
+        return json_response(model.info.as_dict())
+
+    @app.post("/predict")
+    def predict():
+        proba = _flag("proba")
+        raw = _body(csv=False)
+        model = serving_model()
+        try:
+            body = decode_json(raw)
+        except ApiError:
+            if request.mimetype == "application/x-www-form-urlencoded":
+                raise _unsupported("a form body that is not JSON") from None
+            raise
+        batch = parse_batch(body, model.spec, settings.max_rows)
+        g.rows = len(batch.rows)
+        labels, probabilities = model.predict(batch.rows, proba=proba)
+        answer: dict[str, Any] = {"prediction": labels, "index": batch.index}
+        if probabilities is not None:
+            answer["probability"] = probabilities
+        answer["model_version"] = model.info.version
+        return json_response(answer)
+
+    @app.post("/invocations")
+    def invocations():
+        raw = _body(csv=True)
+        model = serving_model()
+        data, params = _scoring_input(raw, model)
+        rows = len(data) if hasattr(data, "__len__") else None
+        g.rows = rows
+        if rows is not None and rows > settings.max_rows:
+            raise ApiError(
+                "too_many_rows",
+                f"the request has {rows} rows, more than {settings.max_rows}",
+                status=413,
+                limit_rows=settings.max_rows,
+            )
+        predictions = _scoring_predict(model, data, params)
+        return Response(predictions, mimetype="application/json")
+
+    return app
+
+
+def _flag(name: str) -> bool:
+    value = request.args.get(name)
+    if value is None:
+        return False
+    if value.lower() in TRUE:
+        return True
+    if value.lower() in FALSE:
+        return False
+    raise ApiError(
+        "invalid_parameter",
+        f"query parameter {name!r} must be true or false, got {value[:40]!r}",
+        parameter=name,
+    )
+
+
+def _unsupported(what: str) -> ApiError:
+    return ApiError(
+        "unsupported_media_type",
+        f"cannot read {what}; send JSON with Content-Type: application/json",
+        status=415,
+        content_type=request.content_type,
+    )
+
+
+def _body(csv: bool) -> bytes:
+    """The raw body, if its content type is one we read (JSON; CSV for /invocations)."""
+    mimetype = request.mimetype
+    known = mimetype in JSON_TYPES or mimetype in LENIENT_TYPES or mimetype.endswith("+json")
+    if not known and not (csv and mimetype == CSV_TYPE):
+        raise _unsupported(f"Content-Type {request.content_type!r}")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(
+            "unsupported_charset", f"only UTF-8 is supported, got {charset!r}", status=415
+        )
+    return request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
+
+
+def _mlflow_error(exc: MlflowException) -> ApiError:
+    """MLflow's parsing errors in our shape: its message (short, no payload echo), no trace."""
+    message = exc.message.split("\nInput: ")[0].strip()
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
+    status = exc.get_http_status_code()
+    return ApiError(
+        str(exc.error_code).lower(),
+        message,
+        status=status if 400 <= status < 500 else 400,
+    )
+
+
+def _scoring_input(raw: bytes, model: LoadedModel) -> tuple[Any, dict | None]:
+    """MLflow's own parsers, by content type: (DataFrame or arrays, params)."""
+    schema = model.input_schema
+    try:
+        if request.mimetype == CSV_TYPE:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ApiError("malformed_csv", "the CSV body is not valid UTF-8") from None
+            if not text.strip():
+                raise ApiError("empty_body", "the request body is empty; send a CSV with a header")
+            return scoring_server.parse_csv_input(StringIO(text), schema=schema), None
+        try:
+            body = decode_json(raw)
+        except ApiError:
+            if request.mimetype == "application/x-www-form-urlencoded":
+                raise _unsupported("a form body that is not JSON") from None
+            raise
+        if not isinstance(body, dict):
+            raise ApiError(
+                "bad_request",
+                f"{scoring_server.REQUIRED_INPUT_FORMAT}; got a JSON array or scalar",
+            )
+        parsed = scoring_server._parse_json_data(body, model.pyfunc.metadata, schema)
+        return parsed.data, parsed.params
+    except MlflowException as exc:
+        raise _mlflow_error(exc) from None
+
+
+def _scoring_predict(model: LoadedModel, data: Any, params: dict | None) -> str:
+    """Predict as MLflow's scoring server does, and serialize with its own function."""
+    try:
+        if "params" in inspect.signature(model.pyfunc.predict).parameters:
+            predictions = model.pyfunc.predict(data, params=params)
+        else:
+            predictions = model.pyfunc.predict(data)
+    except MlflowException as exc:
+        raise _mlflow_error(exc) from None
+    except Exception as exc:  # the model could not evaluate what the client sent
+        log.warning("model failed on an /invocations input", exc_info=True)
+        raise ApiError(
+            "prediction_failed",
+            "the model could not evaluate this input; check it against the model's "
+            f"signature ({type(exc).__name__}: {str(exc)[:200]})",
+            status=422,
+        ) from None
+    out = StringIO()
+    scoring_server.predictions_to_json(predictions, out)
+    return out.getvalue()

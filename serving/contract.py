@@ -1,0 +1,274 @@
+"""The /predict contract: a request body -> row keys and rows typed by the model's input schema.
+
+Accepted bodies (JSON):
+
+- columns, the article's pandas orient: ``{"Age": {"53": 28, "111": null}, ...}``; rows are the
+  union of the row keys across columns, in the order ``pd.DataFrame(body)`` gives them (first
+  appearance, column by column);
+- lists of equal length per column: ``{"Age": [28, null], ...}`` (row keys "0", "1", ...);
+- records: ``[{"Age": 28, ...}, ...]`` (row keys "0", "1", ...).
+
+Values are typed by the schema: ``long``/``integer`` -> int, ``double``/``float`` -> float,
+``string`` -> str, ``boolean`` -> bool; null (or an absent cell) -> None, which only optional
+columns accept. Columns outside the schema are ignored. This path uses no pandas: a fast path
+consumes the typed rows directly. Every problem raises `ApiError` naming the column and row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from serving.errors import ApiError
+
+INT64 = (-(2**63), 2**63 - 1)
+INT32 = (-(2**31), 2**31 - 1)
+KINDS = {"long", "integer", "double", "float", "string", "boolean"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # one of KINDS: MLflow's DataType names
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model's input columns: names, types and which are required."""
+
+    columns: tuple[Column, ...]
+
+    def __post_init__(self) -> None:
+        unsupported = [f"{c.name}: {c.kind}" for c in self.columns if c.kind not in KINDS]
+        if unsupported:
+            raise ValueError(f"unsupported input column types: {', '.join(unsupported)}")
+
+    @classmethod
+    def from_mlflow_schema(cls, schema: Any) -> InputSpec:
+        """From an `mlflow.types.Schema` of named ColSpecs (a model's input signature)."""
+        if schema is None or not schema.has_input_names():
+            raise ValueError("the model has no input signature with named columns")
+        return cls(tuple(Column(c.name, c.type.name, c.required) for c in schema.inputs))
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+@dataclass(frozen=True)
+class Batch:
+    index: list[str]  # row keys, in pd.DataFrame(body) order
+    rows: list[dict[str, Any]]  # one dict per row: every schema column, typed, None if missing
+
+
+def decode_json(raw: bytes) -> Any:
+    if not raw.strip():
+        raise ApiError("empty_body", "the request body is empty; send a JSON object of columns")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError("malformed_json", f"the request body is not valid JSON: {exc}") from None
+
+
+def parse_body(raw: bytes, spec: InputSpec, max_rows: int) -> Batch:
+    return parse_batch(decode_json(raw), spec, max_rows)
+
+
+def parse_batch(body: Any, spec: InputSpec, max_rows: int) -> Batch:
+    """A decoded JSON body -> `Batch`, or ApiError naming the first problem found."""
+    if isinstance(body, list):
+        index, cells = _records(body, max_rows)
+    elif isinstance(body, dict):
+        index, cells = _columns(body, max_rows)
+        missing = [name for name in spec.required if name not in body]
+        if missing:
+            raise _missing_columns(missing)
+    else:
+        raise ApiError(
+            "not_columns",
+            f"the body is a JSON {_json_type(body)}; send an object of columns "
+            '({"Pclass": {"0": 3}, ...}) or an array of records ([{"Pclass": 3, ...}])',
+        )
+    rows = [{} for _ in index]
+    for column in spec.columns:
+        convert = CONVERTERS[column.kind]
+        for key, row, value in zip(index, rows, cells(column.name), strict=True):
+            if value is None:
+                if column.required:
+                    raise ApiError(
+                        "missing_value",
+                        f"required column {column.name!r} has no value at row {key!r}",
+                        status=422,
+                        column=column.name,
+                        row=key,
+                    )
+                row[column.name] = None
+            else:
+                row[column.name] = convert(value, column, key)
+    return Batch(index=index, rows=rows)
+
+
+Cells = Callable[[str], list[Any]]
+
+
+def _columns(body: dict[str, Any], max_rows: int) -> tuple[list[str], Cells]:
+    """Column orient (dict of dicts) or dict of equal-length lists."""
+    shapes = {name: type(value) for name, value in body.items()}
+    bad = [name for name, kind in shapes.items() if kind not in (dict, list)]
+    if bad:
+        name = bad[0]
+        raise ApiError(
+            "not_columns",
+            f"column {name!r} holds a JSON {_json_type(body[name])}, not an object of "
+            f'row key -> value (e.g. {{"{name}": {{"0": ...}}}})',
+            status=422,
+            column=name,
+        )
+    if dict in shapes.values() and list in shapes.values():
+        raise ApiError(
+            "not_columns",
+            "mixed column shapes: send every column as an object of row key -> value, "
+            "or every column as a list of the same length",
+            status=422,
+        )
+    if list in shapes.values():
+        lengths = {len(value) for value in body.values()}
+        if len(lengths) > 1:
+            raise ApiError(
+                "not_columns",
+                f"column lists have different lengths: {sorted(lengths)}",
+                status=422,
+            )
+        count = lengths.pop() if lengths else 0
+        _check_rows(count, max_rows)
+        return [str(i) for i in range(count)], lambda name: body.get(name) or [None] * count
+
+    # The union of row keys, in first-appearance order: what pandas 3 does with a dict of dicts.
+    seen: dict[str, None] = {}
+    for column in body.values():
+        seen.update(dict.fromkeys(column))
+        _check_rows(len(seen), max_rows)
+    index = list(seen)
+
+    def cells(name: str) -> list[Any]:
+        column = body.get(name)
+        return [None] * len(index) if column is None else [column.get(key) for key in index]
+
+    return index, cells
+
+
+def _records(body: list[Any], max_rows: int) -> tuple[list[str], Cells]:
+    _check_rows(len(body), max_rows)
+    for i, record in enumerate(body):
+        if not isinstance(record, dict):
+            raise ApiError(
+                "not_records",
+                f"record {i} is a JSON {_json_type(record)}, not an object of column -> value",
+                status=422,
+                row=str(i),
+            )
+    present = set().union(*body) if body else set()
+
+    def cells(name: str) -> list[Any]:
+        if name not in present:
+            return [None] * len(body)
+        return [record.get(name) for record in body]
+
+    return [str(i) for i in range(len(body))], cells
+
+
+def _check_rows(count: int, max_rows: int) -> None:
+    if count > max_rows:
+        raise ApiError(
+            "too_many_rows",
+            f"the request has more than {max_rows} rows; split it into smaller batches",
+            status=413,
+            limit_rows=max_rows,
+        )
+
+
+def _missing_columns(missing: list[str]) -> ApiError:
+    names = ", ".join(repr(name) for name in missing)
+    noun = "column" if len(missing) == 1 else "columns"
+    return ApiError(
+        "missing_column",
+        f"required {noun} {names} missing from the request",
+        status=422,
+        columns=missing,
+    )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _invalid(value: Any, column: Column, row: str, expected: str) -> ApiError:
+    shown = value if isinstance(value, int | float | bool) else repr(value)[:80]
+    return ApiError(
+        "invalid_value",
+        f"column {column.name!r} at row {row!r}: expected {expected}, got {_json_type(value)} "
+        f"{shown}",
+        status=422,
+        column=column.name,
+        row=row,
+        expected=expected,
+    )
+
+
+def _to_int(bounds: tuple[int, int]) -> Callable[[Any, Column, str], int]:
+    def convert(value: Any, column: Column, row: str) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 3.0 is the integer 3; 1.5 is not
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _invalid(value, column, row, "an integer")
+        if not bounds[0] <= value <= bounds[1]:
+            raise _invalid(value, column, row, f"an integer in [{bounds[0]}, {bounds[1]}]")
+        return value
+
+    return convert
+
+
+def _to_float(value: Any, column: Column, row: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _invalid(value, column, row, "a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _invalid(value, column, row, "a finite number")
+    return number
+
+
+def _to_str(value: Any, column: Column, row: str) -> str:
+    if not isinstance(value, str):
+        raise _invalid(value, column, row, "a string")
+    return value
+
+
+def _to_bool(value: Any, column: Column, row: str) -> bool:
+    if not isinstance(value, bool):
+        raise _invalid(value, column, row, "true or false")
+    return value
+
+
+CONVERTERS: Mapping[str, Callable[[Any, Column, str], Any]] = {
+    "long": _to_int(INT64),
+    "integer": _to_int(INT32),
+    "double": _to_float,
+    "float": _to_float,
+    "string": _to_str,
+    "boolean": _to_bool,
+}
