@@ -52,6 +52,11 @@ format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+bench: setup ## Benchmark this server against `mlflow models serve` (bench/results/)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m training.champion
+	$(PY) -m bench.run
+
 clean: ## Remove the venv, pipeline outputs and the embedded MLflow store
 	rm -rf $(VENV) data/prepared models metrics/registration.json mlflow.db
 	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

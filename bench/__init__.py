@@ -1,0 +1,1 @@
+"""`make bench`: this server against `mlflow models serve`, same model, same load, one table."""

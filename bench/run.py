@@ -1,0 +1,470 @@
+"""Benchmark this server against `mlflow models serve` on the same registered version.
+
+Each server is started cold (start-to-ready is timed), warmed up, then driven by wrk (one thread,
+POST bodies from a Lua script) through the same cases; the RSS of its whole process tree is
+sampled throughout. Results: a table on stdout, plus JSON, Markdown and a PNG under
+bench/results/. All figures come from one run on one machine: compare them as ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+LUA = Path(__file__).with_name("post.lua")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rows: int
+    connections: int
+
+
+CASES = [
+    Case("1 row, 1 conn", rows=1, connections=1),
+    Case("1 row, 32 conns", rows=1, connections=32),
+    Case("100 rows, 8 conns", rows=100, connections=8),
+]
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: Callable[[int], list[str]]
+    ready_path: str
+    predict_path: str
+    body: Callable[[pd.DataFrame], bytes]
+
+
+@dataclass
+class Measurement:
+    case: str
+    rows: int
+    connections: int
+    requests: int
+    req_per_s: float
+    rows_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class ServerResult:
+    server: str
+    cold_start_s: float
+    peak_rss_mib: float = 0.0
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+def contract_body(frame: pd.DataFrame) -> bytes:
+    """The article's /predict body: pandas column-oriented JSON with string row keys."""
+    return frame.to_json(orient="columns").encode()
+
+
+def mlflow_body(frame: pd.DataFrame) -> bytes:
+    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split"))}).encode()
+
+
+def servers(model_uri: str, workers: int) -> list[Server]:
+    ours = Server(
+        name=f"this server ({workers} workers)",
+        command=lambda port: [
+            str(BIN / "python"),
+            "-m",
+            "serving",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--model-uri",
+            model_uri,
+        ],
+        ready_path="/ready",
+        predict_path="/predict",
+        body=contract_body,
+    )
+    theirs = [
+        Server(
+            name=f"mlflow models serve ({n} worker{'s' if n > 1 else ''})",
+            command=lambda port, n=n: [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(n),
+            ],
+            ready_path="/ping",
+            predict_path="/invocations",
+            body=mlflow_body,
+        )
+        for n in (1, 2)
+    ]
+    return [ours, *theirs]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed RSS of a process tree until stopped; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, tree_rss(self.process))
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+@contextmanager
+def started(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[str, float, int]]:
+    """Start `server` cold; yield (base url, seconds to ready, pid); stop its process group."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as sink:
+        began = time.monotonic()
+        process = subprocess.Popen(
+            server.command(port),
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{server.name} exited; see {log}")
+            if time.monotonic() - began > 180:
+                raise TimeoutError(f"{server.name} not ready after 180 s; see {log}")
+            try:
+                if requests.get(base + server.ready_path, timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        yield base, time.monotonic() - began, process.pid
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            url,
+        ],
+        env={**os.environ, "BENCH_BODY": str(body)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+    return json.loads(match.group(1))
+
+
+def measure(
+    server: Server,
+    env: dict[str, str],
+    bodies: dict[int, pd.DataFrame],
+    seconds: int,
+    workdir: Path,
+) -> ServerResult:
+    with started(server, env, workdir / f"{server.name.split()[0]}.log") as (base, cold, pid):
+        result = ServerResult(server=server.name, cold_start_s=cold)
+        sampler = RssSampler(pid)
+        sampler.start()
+        url = base + server.predict_path
+        files = {}
+        for rows, frame in bodies.items():
+            files[rows] = workdir / f"{server.predict_path.strip('/')}-{rows}.json"
+            files[rows].write_bytes(server.body(frame))
+            check = requests.post(
+                url,
+                data=files[rows].read_bytes(),
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
+            check.raise_for_status()
+        wrk(url, files[1], 8, 2)  # warm-up
+        for case in CASES:
+            summary = wrk(url, files[case.rows], case.connections, seconds)
+            per_s = summary["requests"] / (summary["duration_us"] / 1e6)
+            result.measurements.append(
+                Measurement(
+                    case=case.name,
+                    rows=case.rows,
+                    connections=case.connections,
+                    requests=summary["requests"],
+                    req_per_s=per_s,
+                    rows_per_s=per_s * case.rows,
+                    p50_ms=summary["p50_us"] / 1000,
+                    p99_ms=summary["p99_us"] / 1000,
+                    errors=sum(summary["errors"].values()),
+                )
+            )
+            print(
+                f"  {server.name:<32} {case.name:<18} {per_s:9.0f} req/s  "
+                f"p50 {summary['p50_us'] / 1000:7.2f} ms  p99 {summary['p99_us'] / 1000:8.2f} ms",
+                flush=True,
+            )
+        result.peak_rss_mib = sampler.stop() / 2**20
+    return result
+
+
+@dataclass
+class Goal:
+    name: str
+    ours: float
+    baseline: float
+    ratio: float
+    target: str
+    met: bool
+
+
+def _case(result: ServerResult, name: str) -> Measurement:
+    return next(m for m in result.measurements if m.case == name)
+
+
+def goals(ours: ServerResult, mlflow: list[ServerResult]) -> list[Goal]:
+    """The issue's goals, each as a ratio against `mlflow models serve`'s best variant."""
+
+    def best(case: str, attr: str, lowest: bool = False) -> float:
+        values = [getattr(_case(r, case), attr) for r in mlflow]
+        return min(values) if lowest else max(values)
+
+    one, many, big = (c.name for c in CASES)
+    mine32 = _case(ours, many)
+    rss_one_worker = mlflow[0].peak_rss_mib
+    cold = min(r.cold_start_s for r in mlflow)
+    out = [
+        Goal(
+            "req/s, 1 row, 32 conns",
+            mine32.req_per_s,
+            best(many, "req_per_s"),
+            mine32.req_per_s / best(many, "req_per_s"),
+            ">= 20x, 0 errors",
+            mine32.req_per_s >= 20 * best(many, "req_per_s") and mine32.errors == 0,
+        ),
+        Goal(
+            "p99 ms, 1 row, 32 conns",
+            mine32.p99_ms,
+            best(many, "p99_ms", lowest=True),
+            best(many, "p99_ms", lowest=True) / mine32.p99_ms,
+            "<= 30 ms and 1/20",
+            mine32.p99_ms <= 30 and mine32.p99_ms * 20 <= best(many, "p99_ms", lowest=True),
+        ),
+        Goal(
+            "rows/s, 100 rows, 8 conns",
+            _case(ours, big).rows_per_s,
+            best(big, "rows_per_s"),
+            _case(ours, big).rows_per_s / best(big, "rows_per_s"),
+            ">= 10x",
+            _case(ours, big).rows_per_s >= 10 * best(big, "rows_per_s"),
+        ),
+        Goal(
+            "p50 ms, 1 row, 1 conn",
+            _case(ours, one).p50_ms,
+            best(one, "p50_ms", lowest=True),
+            best(one, "p50_ms", lowest=True) / _case(ours, one).p50_ms,
+            "<= 1/5",
+            _case(ours, one).p50_ms * 5 <= best(one, "p50_ms", lowest=True),
+        ),
+        Goal(
+            "cold start s",
+            ours.cold_start_s,
+            cold,
+            cold / ours.cold_start_s,
+            "no slower",
+            ours.cold_start_s <= cold,
+        ),
+        Goal(
+            "peak RSS MiB (all processes)",
+            ours.peak_rss_mib,
+            rss_one_worker,
+            rss_one_worker / ours.peak_rss_mib,
+            "<= mlflow at 1 worker",
+            ours.peak_rss_mib <= rss_one_worker,
+        ),
+    ]
+    return out
+
+
+def markdown(results: list[ServerResult], targets: list[Goal], meta: dict) -> str:
+    lines = [
+        f"# Benchmark: {meta['model_uri']} (version {meta['version']})",
+        "",
+        f"{meta['when']}, {meta['cpus']} cores, wrk 1 thread, {meta['seconds']} s per case.",
+        "",
+        "| server | case | req/s | rows/s | p50 ms | p99 ms | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        for m in r.measurements:
+            lines.append(
+                f"| {r.server} | {m.case} | {m.req_per_s:,.0f} | {m.rows_per_s:,.0f} | "
+                f"{m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.errors} |"
+            )
+    lines += ["", "| server | cold start s | peak RSS MiB |", "| --- | ---: | ---: |"]
+    lines += [f"| {r.server} | {r.cold_start_s:.2f} | {r.peak_rss_mib:.0f} |" for r in results]
+    lines += [
+        "",
+        "| goal | ours | mlflow (best) | ratio | target | met |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    lines += [
+        f"| {g.name} | {g.ours:,.2f} | {g.baseline:,.2f} | {g.ratio:.1f}x | {g.target} | "
+        f"{'yes' if g.met else 'NO'} |"
+        for g in targets
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: list[ServerResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CASES), figsize=(4.2 * len(CASES), 4))
+    for ax, case in zip(axes, CASES, strict=True):
+        names = [r.server for r in results]
+        values = [_case(r, case.name).req_per_s for r in results]
+        ax.barh(names, values, color=["#2a7", *["#999"] * (len(results) - 1)])
+        ax.set_title(case.name)
+        ax.set_xlabel("requests/s")
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model-uri",
+        default="models:/titanic@champion",
+        help="registered model both servers load (an alias is pinned to its version)",
+    )
+    parser.add_argument("--seconds", type=int, default=15, help="wrk duration of each case")
+    parser.add_argument("--workers", type=int, default=2, help="this server's gunicorn workers")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed (apt-get install -y wrk)")
+
+    from mlflow import MlflowClient
+
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    name, _, alias = args.model_uri.removeprefix("models:/").partition("@")
+    version = client.get_model_version_by_alias(name, alias).version if alias else "?"
+    pinned = f"models:/{name}/{version}" if alias else args.model_uri
+
+    test = pd.read_csv(ROOT / "data" / "raw" / "test.csv")
+    bodies = {1: test.iloc[[0]], 100: test.iloc[:100]}
+    results: list[ServerResult] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for server in servers(pinned, args.workers):
+            print(f"bench: {server.name}", flush=True)
+            results.append(measure(server, env, bodies, args.seconds, Path(tmp)))
+    targets = goals(results[0], results[1:])
+    meta = {
+        "model_uri": pinned,
+        "version": version,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "seconds": args.seconds,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = markdown(results, targets, meta)
+    (args.out / "latest.md").write_text(report)
+    (args.out / "latest.json").write_text(
+        json.dumps(
+            {
+                **meta,
+                "results": [asdict(r) for r in results],
+                "goals": [asdict(g) for g in targets],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    chart(results, args.out / "latest.png")
+    print("\n" + report)
+    print(f"bench: wrote {args.out}/latest.{{md,json,png}}")
+    return 0 if all(g.met for g in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
