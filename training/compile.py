@@ -5,13 +5,16 @@ engineered columns with `PassengerFeatures.derive_rows` and feeds them to the gr
 input per column (double for numeric, string for categorical).
 
 Why double and not float32: scikit-learn's trees compare `float32(x)` with float64 thresholds and
-sum the trees' probabilities in float64. In double mode skl2onnx moves each threshold to the
-double `w` for which `x <= w` holds exactly when `float32(x) <= threshold` (so the splits are the
-same as scikit-learn's), and onnxruntime accumulates the trees in double. float32 mode also gets
-the splits right but sums in float32, which on train.csv + test.csv drifts up to ~7e-7 from
-scikit-learn's probabilities: too close to the 1e-6 tolerance, and a risk for labels near 0.5.
-onnxruntime has no double `Imputer` kernel, so the median imputer is converted here to
-`Where(IsNaN(x), medians, x)` in double.
+sum the trees' probabilities in float64. float32 mode gets the splits right (skl2onnx rounds each
+threshold down to float32) but sums in float32: up to ~8e-7 from scikit-learn's probabilities on
+train.csv + test.csv, too close to the 1e-6 tolerance and a risk for labels near 0.5. Double mode
+as skl2onnx 1.20 writes it stores the thresholds as float32 attributes after all (a v1
+TreeEnsembleClassifier), which sends some rows to other leaves (8e-5 off). So for forests the graph
+is fixed up (`_exact_double_trees`): features cast to float32 and back, exact float64 thresholds
+and leaf weights as v3 `*_as_tensor` attributes: scikit-learn's comparison, summed in double
+(max 3e-8 off, the float32 output). onnxruntime has no double `Imputer` kernel, so the median
+imputer becomes `Where(IsNaN(x), medians, x)`. Gradient boosting does not load in double (its v1
+ensemble outputs float) and falls back to float32 (3e-7 off, labels identical on the data).
 """
 
 from __future__ import annotations
@@ -68,6 +71,69 @@ def _double_imputer_converter(scope: Any, operator: Any, container: Any) -> None
     )
 
 
+def _exact_double_trees(onx: Any, classifier: Any) -> None:
+    """Make a double-mode forest compare and sum exactly as scikit-learn does.
+
+    skl2onnx 1.20 writes random forests as TreeEnsembleClassifier v1, whose thresholds and leaf
+    weights are float32 attributes: in double mode it moves each threshold to a double `w` for
+    double inputs, then rounds `w` to float32, which puts some rows (Fare 7.8875 on the test
+    champion) in another leaf. Here the graph casts the features to float32 and back (what
+    scikit-learn's trees do) and the ensemble gets the exact float64 thresholds and leaf weights
+    as v3 `*_as_tensor` attributes, so `double(float32(x)) <= threshold` is scikit-learn's own
+    comparison and the trees are summed in double.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    trees = [node for node in onx.graph.node if node.op_type == "TreeEnsembleClassifier"]
+    if not trees:
+        return
+    estimators = getattr(classifier, "estimators_", None)
+    if len(trees) != 1 or estimators is None or np.ndim(estimators) != 1:
+        raise CompileError(f"no exact double conversion for {type(classifier).__name__}")
+    node = trees[0]
+    attrs = {a.name: a for a in node.attribute}
+    if "nodes_values" not in attrs or "class_weights" not in attrs:
+        raise CompileError("unexpected TreeEnsembleClassifier attributes")
+    tree_ids, node_ids = attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints
+    modes = attrs["nodes_modes"].strings
+    values = np.zeros(len(tree_ids), dtype=np.float64)
+    for k, (t, n, mode) in enumerate(zip(tree_ids, node_ids, modes, strict=True)):
+        if mode == b"BRANCH_LEQ":
+            values[k] = estimators[t].tree_.threshold[n]
+    binary = len(attrs["classlabels_int64s"].ints) == 2  # then only P(class 1), as class id 0
+    weights = np.zeros(len(attrs["class_weights"].floats), dtype=np.float64)
+    for k, (t, n, c) in enumerate(
+        zip(attrs["class_treeids"].ints, attrs["class_nodeids"].ints, attrs["class_ids"].ints,
+            strict=True)
+    ):  # fmt: skip
+        leaf = estimators[t].tree_.value[n, 0]
+        weights[k] = leaf[1 if binary else c] / leaf.sum() / len(estimators)
+    # The exact values must be what skl2onnx rounded, or the mapping is wrong.
+    if not np.allclose(weights, np.asarray(attrs["class_weights"].floats), rtol=1e-6, atol=1e-9):
+        raise CompileError("leaf weights do not match the forest (unexpected converter layout)")
+    for name in ("nodes_values", "class_weights"):
+        node.attribute.remove(attrs[name])
+    node.attribute.extend(
+        [
+            helper.make_attribute("nodes_values_as_tensor", numpy_helper.from_array(values)),
+            helper.make_attribute("class_weights_as_tensor", numpy_helper.from_array(weights)),
+        ]
+    )
+    source = node.input[0]
+    as_float, as_double = f"{source}_float32", f"{source}_float32_double"
+    index = list(onx.graph.node).index(node)
+    onx.graph.node.insert(
+        index, helper.make_node("Cast", [as_float], [as_double], to=TensorProto.DOUBLE)
+    )
+    onx.graph.node.insert(
+        index, helper.make_node("Cast", [source], [as_float], to=TensorProto.FLOAT)
+    )
+    node.input[0] = as_double
+    for opset in onx.opset_import:
+        if opset.domain == "ai.onnx.ml" and opset.version < 3:
+            opset.version = 3
+
+
 def feature_columns(pipeline: Pipeline) -> tuple[list[str], list[str]]:
     """(numeric, categorical) engineered column names, in the order `derive_rows` returns them."""
     features = pipeline.named_steps["features"]
@@ -104,6 +170,8 @@ def convert(pipeline: Pipeline, numeric_dtype: str = "double") -> bytes:
     except Exception as exc:  # skl2onnx raises many types for unsupported models
         name = type(model.steps[-1][1]).__name__
         raise CompileError(f"skl2onnx cannot convert {name}: {exc}") from exc
+    if numeric_dtype == "double":
+        _exact_double_trees(onx, model.steps[-1][1])
     outputs = [o.name for o in onx.graph.output]
     if outputs != [LABEL_OUTPUT, PROBA_OUTPUT]:
         raise CompileError(f"unexpected ONNX outputs {outputs}")
