@@ -1,0 +1,238 @@
+"""serving/fast.py: the ONNX fast path returns exactly the registered champion's predictions."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import shutil
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from serving.fast import ONNX_PATH, PROBE_ROWS, FastModel, load_fast_model
+
+TOLERANCE = 1e-6
+INTS = ("Pclass", "SibSp", "Parch")
+FLOATS = ("Age", "Fare")
+STRINGS = ("Name", "Sex", "Cabin", "Embarked")
+
+
+def contract_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as the contract parser types them: int, float or None, str or None."""
+    rows = []
+    for record in frame.to_dict(orient="records"):
+        row: dict[str, Any] = {}
+        for key, value in record.items():
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            if key in INTS:
+                row[key] = None if missing else int(value)
+            elif key in FLOATS:
+                row[key] = None if missing else float(value)
+            elif key in STRINGS:
+                row[key] = None if missing else str(value)
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def champion(registered_model) -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
+        mlflow.set_tracking_uri(registered_model.tracking_uri)
+        try:
+            pyfunc = mlflow.pyfunc.load_model(registered_model.champion_uri)
+            fast, reason = load_fast_model(registered_model.champion_uri, pyfunc.get_raw_model())
+        finally:
+            mlflow.set_tracking_uri(None)
+    assert fast is not None, reason
+    return pyfunc, pyfunc.get_raw_model(), fast
+
+
+@pytest.fixture(scope="module")
+def model_dir(registered_model, tmp_path_factory) -> Path:
+    """The champion's model directory, downloaded."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
+        mlflow.set_tracking_uri(registered_model.tracking_uri)
+        try:
+            dst = tmp_path_factory.mktemp("champion")
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    registered_model.champion_uri, dst_path=str(dst)
+                )
+            )
+        finally:
+            mlflow.set_tracking_uri(None)
+
+
+def assert_parity(pipeline: Any, fast: FastModel, rows: list[dict[str, Any]]) -> None:
+    labels, proba = fast.predict(rows)
+    frame = pd.DataFrame(rows)
+    assert labels == pipeline.predict(frame).tolist()
+    expected = pipeline.predict_proba(frame)[:, 1]
+    assert np.max(np.abs(np.asarray(proba) - expected)) <= TOLERANCE
+
+
+@pytest.mark.parametrize("csv", ["train", "test"])
+def test_every_passenger_matches_the_registered_model(
+    champion, raw_train: pd.DataFrame, raw_test: pd.DataFrame, csv: str
+) -> None:
+    pyfunc, pipeline, fast = champion
+    frame = raw_train if csv == "train" else raw_test
+    rows = contract_rows(frame)
+    labels, proba = fast.predict(rows)
+    signature_frame = frame[pyfunc.metadata.get_input_schema().input_names()]
+    assert labels == [int(v) for v in pyfunc.predict(signature_frame)]
+    expected = pipeline.predict_proba(frame)[:, 1]
+    assert np.max(np.abs(np.asarray(proba) - expected)) <= TOLERANCE
+    # one row at a time, as /predict mostly sees them
+    one = [fast.predict([row]) for row in rows]
+    assert [lab[0] for lab, _ in one] == labels
+    assert [p[0] for _, p in one] == proba
+
+
+def test_loads_from_a_local_model_dir_too(champion, model_dir: Path) -> None:
+    _, pipeline, _ = champion
+    fast, reason = load_fast_model(model_dir, pipeline)
+    assert fast is not None, reason
+    assert reason.startswith("onnx (float64 inputs), self-check on")
+    assert fast.predict([]) == ([], [])
+    assert_parity(pipeline, fast, PROBE_ROWS)
+
+
+def near_thresholds(pipeline: Any) -> list[float]:
+    """Doubles on both sides of the forest's Age/Fare thresholds, where float32 rounding bites."""
+    forest = pipeline.named_steps["classifier"]
+    values = set()
+    for tree in forest.estimators_[:20]:
+        for feature, threshold in zip(tree.tree_.feature, tree.tree_.threshold, strict=True):
+            if feature in (1, 2):  # Age, Fare after the encoder (numeric columns first)
+                f32 = np.float32(threshold)
+                values.update(
+                    float(v)
+                    for v in (
+                        threshold,
+                        np.nextafter(threshold, -np.inf),
+                        np.nextafter(threshold, np.inf),
+                        f32,
+                        np.nextafter(f32, np.float32(-np.inf)),
+                        np.nextafter(f32, np.float32(np.inf)),
+                    )
+                )
+    return sorted(values)
+
+
+def test_values_at_the_split_thresholds_match(champion) -> None:
+    _, pipeline, fast = champion
+    values = near_thresholds(pipeline)
+    assert len(values) > 100
+    rows = [{"Pclass": 3, "Sex": "male", "Age": v, "Fare": v, "SibSp": 0, "Parch": 0}
+            for v in values] + [{"Pclass": 1, "Sex": "female", "Age": v, "Fare": 30.0, "Parch": 1}
+                                for v in values]  # fmt: skip
+    assert_parity(pipeline, fast, rows)
+
+
+text = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "male", "female", "S", "C", "Q", "x", "C85", "B5 B7", "T"]),
+    st.text(max_size=12),
+    st.text(max_size=6).map(lambda s: f"Doe, {s}. John"),
+    st.sampled_from(["Smith, Mr. John", "Roe, the Countess. of X", "Sir", "Mr.", ", Mlle."]),
+)
+number = st.one_of(
+    st.none(),
+    st.sampled_from([0.0, 0.42, 120.0, 1e9, -1.0, 1e6, 7.2292, 512.3292, 14.4542, 28.0]),
+    st.floats(min_value=-1e12, max_value=1e12, allow_nan=False),
+)
+integer = st.one_of(st.sampled_from([0, 1, 2, 3, 8]), st.integers(-(2**31), 2**31))
+OPTIONAL = {"Name": text, "Age": number, "SibSp": st.one_of(st.none(), integer),
+            "Parch": st.one_of(st.none(), integer), "Fare": number, "Cabin": text,
+            "Embarked": text}  # fmt: skip
+
+
+@st.composite
+def contract_row(draw: st.DrawFn) -> dict[str, Any]:
+    row = {"Pclass": draw(integer), "Sex": draw(text)}
+    for key, strategy in OPTIONAL.items():
+        if draw(st.booleans()):  # optional columns may be absent altogether
+            row[key] = draw(strategy)
+    return row
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(contract_row(), min_size=1, max_size=12))
+def test_generated_rows_match(champion, rows: list[dict[str, Any]]) -> None:
+    _, pipeline, fast = champion
+    assert_parity(pipeline, fast, rows)
+
+
+def _predict_in_child(fast: FastModel, rows: list[dict[str, Any]], queue: Any) -> None:
+    queue.put((fast.predict(rows), fast._pid == multiprocessing.current_process().pid))
+
+
+def test_fast_model_answers_after_fork(champion) -> None:
+    """gunicorn --preload forks workers after loading: the child gets its own session."""
+    _, _, fast = champion
+    expected = fast.predict(PROBE_ROWS)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_predict_in_child, args=(fast, PROBE_ROWS, queue))
+    child.start()
+    result, own_session = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert result == expected
+    assert own_session
+
+
+def test_model_without_onnx_falls_back(champion, model_dir: Path, tmp_path: Path) -> None:
+    _, pipeline, _ = champion
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    (copy / ONNX_PATH).unlink()
+    fast, reason = load_fast_model(copy, pipeline)
+    assert fast is None
+    assert "no ONNX fast path" in reason
+
+
+def test_onnx_of_another_model_fails_the_self_check(
+    champion, model_dir: Path, tmp_path: Path, raw_train: pd.DataFrame
+) -> None:
+    from training.compile import convert
+    from training.config import TrainParams
+    from training.train import fit
+
+    _, pipeline, _ = champion
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    other = fit(raw_train, TrainParams(model="random_forest", n_estimators=5, seed=7))
+    (copy / ONNX_PATH).write_bytes(convert(other))
+    fast, reason = load_fast_model(copy, pipeline)
+    assert fast is None
+    assert reason.startswith("self-check:")
+
+
+def test_features_step_without_derive_rows_falls_back(champion, model_dir: Path) -> None:
+    _, pipeline, _ = champion
+
+    class OldFeatures:  # a model logged before derive_rows existed
+        def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+            return pipeline.named_steps["features"].transform(frame)
+
+    old = type("P", (), {"named_steps": {"features": OldFeatures()}})()
+    fast, reason = load_fast_model(model_dir, old)
+    assert fast is None
+    assert "derive_rows" in reason
+
+
+def test_unreadable_location_falls_back(champion, tmp_path: Path) -> None:
+    _, pipeline, _ = champion
+    fast, reason = load_fast_model(tmp_path / "nowhere", pipeline)
+    assert fast is None
+    assert reason.startswith("cannot read the model's files")
