@@ -148,7 +148,7 @@ def check_columns(path: Path, columns: Sequence[str], spec: InputSpec) -> None:
         names = ", ".join(repr(m) for m in missing)
         noun = "column" if len(missing) == 1 else "columns"
         raise BatchError(
-            f"input {path}: required {noun} {names} missing (it has: {', '.join(columns)})"
+            f"input {path}: required {noun} {names} missing (it has: {_listing(columns)})"
         )
     clash = [name for name in ADDED_COLUMNS if name in columns]
     if clash:
@@ -156,6 +156,11 @@ def check_columns(path: Path, columns: Sequence[str], spec: InputSpec) -> None:
             f"input {path}: already has column(s) {', '.join(map(repr, clash))}, which the "
             "output adds; drop or rename them first"
         )
+
+
+def _listing(columns: Sequence[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(str(c))[1:-1] for c in columns[:limit])
+    return shown + (f", ... ({len(columns)} columns)" if len(columns) > limit else "")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -523,7 +528,9 @@ def run_pandas(
                 out = _csv_chunk_table(frame, typed, spec)
             else:
                 out = frame.assign(
-                    prediction=prediction.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get),
+                    prediction=prediction.to_pandas(
+                        types_mapper={pa.int64(): pd.Int64Dtype()}.get
+                    ).array,
                     probability=probability.to_numpy(zero_copy_only=False),
                     error=error.to_numpy(zero_copy_only=False),
                 )
@@ -812,6 +819,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.chunk_size < 1:
         parser.error(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    # MLflow's artifact download bars would bury the one line this command prints per problem.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         return _run(args)
     except BatchError as exc:
