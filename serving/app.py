@@ -97,7 +97,14 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
         model = store.current
         if model is None:
             return json_response({"ready": False, "reason": store.reason}, 503)
-        return json_response({"ready": True, "version": model.info.version})
+        try:  # ready means answering: the model predicts its own input example
+            model.predict(list(model.probe_rows))
+        except Exception as exc:
+            reason = f"the model does not answer its input example: {type(exc).__name__}"
+            return json_response({"ready": False, "reason": reason}, 503)
+        return json_response(
+            {"ready": True, "version": model.info.version, "inference": model.info.inference}
+        )
 
     @app.get("/version")
     def version():

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import math
 import re
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import mlflow
@@ -26,6 +27,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from serving.contract import InputSpec, parse_batch
+from serving.fast import FastModel, load_fast_model
 
 log = logging.getLogger("serving.model_store")
 
@@ -47,6 +49,8 @@ class ModelInfo:
     source: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     loaded_at: float = 0.0
+    inference: str = "sklearn"  # "onnx": the fast path; "sklearn": the plain pipeline
+    inference_detail: str = ""  # the fast path's self-check, or why there is none
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -78,6 +82,7 @@ class ModelInfo:
             "metrics": self.metrics,
             "tags": self.tags,
             "loaded_at": self.loaded_at,
+            "inference": {"path": self.inference, "detail": self.inference_detail},
         }
 
 
@@ -88,6 +93,8 @@ class LoadedModel:
     spec: InputSpec
     info: ModelInfo
     positive_column: int  # predict_proba column of the class 1 (survived)
+    fast: FastModel | None = None  # the ONNX path, when the model carries one that checks out
+    probe_rows: tuple[dict[str, Any], ...] = ()  # the logged input example, typed: /ready asks it
 
     @property
     def input_schema(self) -> Any:
@@ -119,6 +126,9 @@ class LoadedModel:
     ) -> tuple[list[int], list[float] | None]:
         if not rows:
             return [], [] if proba else None
+        if self.fast is not None:
+            labels, probabilities = self.fast.predict(rows)
+            return labels, probabilities if proba else None
         frame = self.frame(rows)
         labels = [int(label) for label in self.raw.predict(frame)]
         if not proba:
@@ -189,15 +199,29 @@ class ModelStore:
         started = time.monotonic()
         mlflow.set_tracking_uri(self.tracking_uri)
         info = self.resolve(MlflowClient(tracking_uri=self.tracking_uri))
-        pyfunc = mlflow.pyfunc.load_model(info.resolved_uri)
+        # One download: the pyfunc and the fast path both read this local copy.
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=info.resolved_uri, dst_path=tempfile.mkdtemp(prefix="serving-model-")
+        )
+        pyfunc = mlflow.pyfunc.load_model(local)
         raw = pyfunc.get_raw_model()
+        fast, fast_detail = load_fast_model(local, raw)
+        if fast is None:
+            log.warning("serving %s without the fast path: %s", info.resolved_uri, fast_detail)
         spec = InputSpec.from_mlflow_schema(pyfunc.metadata.get_input_schema())
         classes = [int(c) for c in getattr(raw, "classes_", [0, 1])]
         loaded = LoadedModel(
             pyfunc=pyfunc,
             raw=raw,
             spec=spec,
-            info=ModelInfo(**{**info.__dict__, "loaded_at": time.time()}),
+            info=replace(
+                info,
+                loaded_at=time.time(),
+                inference="onnx" if fast is not None else "sklearn",
+                inference_detail=fast_detail,
+            ),
+            fast=fast,
+            probe_rows=tuple(example_rows(pyfunc, spec)),
             positive_column=classes.index(1) if 1 in classes else len(classes) - 1,
         )
         self_check(loaded)
@@ -236,16 +260,23 @@ class SelfCheckFailed(Exception):
     pass
 
 
+def example_rows(pyfunc: Any, spec: InputSpec) -> list[dict[str, Any]]:
+    """The model's logged input example as typed rows, parsed as /predict parses a request."""
+    example = pyfunc.input_example
+    if example is None:
+        return []
+    frame = pd.DataFrame(example)
+    body = orjson.loads(frame.to_json(orient="columns"))
+    return parse_batch(body, spec, max_rows=len(frame) + 1).rows
+
+
 def self_check(model: LoadedModel) -> None:
     """The model must answer its own logged input example through the /predict path, and agree
     with MLflow's pyfunc on it."""
-    example = model.pyfunc.input_example
-    if example is None:
+    if not model.probe_rows:
         raise SelfCheckFailed("the model has no logged input example to check itself with")
-    frame = pd.DataFrame(example)
-    body = orjson.loads(frame.to_json(orient="columns"))
-    batch = parse_batch(body, model.spec, max_rows=len(frame) + 1)
-    labels, probabilities = model.predict(batch.rows, proba=True)
+    frame = pd.DataFrame(model.pyfunc.input_example)
+    labels, probabilities = model.predict(list(model.probe_rows), proba=True)
     expected = [int(v) for v in np.asarray(model.pyfunc.predict(frame)).ravel()]
     if labels != expected:
         raise SelfCheckFailed(f"labels {labels} on the input example, pyfunc says {expected}")

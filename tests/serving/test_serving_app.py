@@ -87,3 +87,14 @@ def test_no_model_means_not_ready_but_alive(registered_model):
     assert ready.status_code == 503 and "nobody" in ready.get_json()["reason"]
     assert client.post("/predict", json={}).status_code == 503
     mlflow.set_tracking_uri(None)
+
+
+def test_the_champion_is_served_by_its_onnx_fast_path(client):
+    version = client.get("/version").get_json()
+    assert version["inference"]["path"] == "onnx"
+    assert "labels identical" in version["inference"]["detail"]
+    assert client.get("/ready").get_json() == {
+        "ready": True,
+        "version": version["version"],
+        "inference": "onnx",
+    }
