@@ -60,3 +60,7 @@ bench: setup ## Benchmark this server against `mlflow models serve` (bench/resul
 clean: ## Remove the venv, pipeline outputs and the embedded MLflow store
 	rm -rf $(VENV) data/prepared models metrics/registration.json mlflow.db
 	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+
+.PHONY: container-test
+container-test: setup ## Build the image with podman and test it (root; slow; not in make test)
+	$(BIN)/pytest -m container tests/container
