@@ -13,6 +13,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from serving import metrics
 from serving.config import Settings, parse_settings
 from serving.request_log import configure_logging
 
@@ -33,6 +34,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "proc_name": "serving",
         "control_socket_disable": True,  # no shared ~/.gunicorn socket between servers
         "post_worker_init": _post_worker_init,
+        "child_exit": metrics.gunicorn_child_exit,  # a dead worker's gauges stop counting
     }
 
 
@@ -60,6 +62,7 @@ class ServingApplication(BaseApplication):
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(argv)
     configure_logging(settings.log_level)
+    metrics.prepare_multiprocess_dir()  # before the app (and prometheus_client) is imported
     sys.argv = sys.argv[:1]  # gunicorn must not parse our flags
     ServingApplication(settings).run()
 

@@ -21,6 +21,7 @@ from flask import Flask, Response, g, request
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 
+from serving import metrics
 from serving.config import Settings
 from serving.contract import decode_json, parse_batch
 from serving.errors import ApiError, json_response, register_error_handlers
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["serving"] = {"settings": settings, "store": store}
     register_error_handlers(app)
+    metrics.instrument(app, store)  # GET /metrics, and counts every request
 
     @app.before_request
     def _start() -> None:
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
         batch = parse_batch(body, model.spec, settings.max_rows)
         g.rows = len(batch.rows)
         labels, probabilities = model.predict(batch.rows, proba=proba)
+        g.predicted = labels  # counted by class in serving.metrics
         answer: dict[str, Any] = {"prediction": labels, "index": batch.index}
         if probabilities is not None:
             answer["probability"] = probabilities
@@ -248,6 +251,7 @@ def _scoring_predict(model: LoadedModel, data: Any, params: dict | None) -> str:
             f"signature ({type(exc).__name__}: {str(exc)[:200]})",
             status=422,
         ) from None
+    g.predicted = predictions  # counted by class in serving.metrics
     out = StringIO()
     scoring_server.predictions_to_json(predictions, out)
     return out.getvalue()

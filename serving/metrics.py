@@ -1,0 +1,234 @@
+"""Prometheus metrics: `GET /metrics`, request counts and latency, predictions, model loads.
+
+Under gunicorn every worker counts its own requests, so the metrics are multiprocess:
+`python -m serving` calls `prepare_multiprocess_dir()` before anything imports prometheus_client
+(which picks its storage when imported), so every process writes its values to files in
+`PROMETHEUS_MULTIPROC_DIR` (a fresh private temp dir, removed at exit, unless the user set one),
+`gunicorn_child_exit` marks a dead worker's files, and /metrics merges them all with
+`MultiProcessCollector`. A plain single-process app (Flask's test client) uses the default
+registry. prometheus_client is only imported on first use, never when this module is.
+
+The metrics (all prefixed `serving_`):
+
+- `requests_total{endpoint,method,status}`, `request_duration_seconds{endpoint}` (histogram);
+  `endpoint` is Flask's URL rule (`/predict`), "unmatched" for unknown paths: bounded labels;
+- `rows_predicted_total{endpoint}`, `predictions_total{endpoint,class}` (answered rows by class);
+- `model_loads_total{kind="load"|"reload"}`, `model_reload_failures_total`: call
+  `model_loaded(info, reload=...)` and `reload_failed(version)` from the code that (re)loads;
+- `model_info{name,version,inference} 1`: the model each live worker serves (max over live
+  workers: during a rolling reload two versions can show 1).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from functools import cache
+from types import SimpleNamespace
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "unmatched"
+MAX_CLASSES = 20  # distinct `class` label values per process; more are counted as "other"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+_lock = threading.Lock()
+_classes: set[str] = set()
+_shown: dict[str, Any] = {"labels": None, "serving": False}
+
+
+def prepare_multiprocess_dir(environ: dict[str, str] | None = None) -> str:
+    """Make sure PROMETHEUS_MULTIPROC_DIR names a directory, before prometheus_client is imported.
+
+    Unless the user set one, create a fresh private temp dir (removed when this process exits).
+    Returns the directory.
+    """
+    environ = os.environ if environ is None else environ
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its multiprocess dir was set")
+    given = environ.get(ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        return given
+    directory = tempfile.mkdtemp(prefix="serving-metrics-")  # mode 0700: private
+    environ[ENV] = directory
+    atexit.register(_remove_dir, directory, os.getpid())
+    return directory
+
+
+def _remove_dir(directory: str, owner: int) -> None:
+    if os.getpid() == owner:  # forked workers inherit atexit handlers: only the master removes
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(ENV))
+
+
+def gunicorn_child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's `child_exit` hook: a dead worker's live gauges stop counting."""
+    if multiprocess_mode():
+        from prometheus_client import multiprocess as mp
+
+        mp.mark_process_dead(worker.pid)
+
+
+@cache
+def _instruments() -> SimpleNamespace:
+    """The metric objects, created once per process on first use (never at import)."""
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return SimpleNamespace(
+        requests=Counter(
+            "serving_requests_total",
+            "HTTP requests answered, by endpoint (URL rule), method and status",
+            ["endpoint", "method", "status"],
+        ),
+        latency=Histogram(
+            "serving_request_duration_seconds",
+            "Time from reading a request to its answer, by endpoint (URL rule)",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+        ),
+        rows=Counter(
+            "serving_rows_predicted_total", "Rows answered with a prediction", ["endpoint"]
+        ),
+        predictions=Counter(
+            "serving_predictions_total", "Predicted rows by class", ["endpoint", "class"]
+        ),
+        loads=Counter(
+            "serving_model_loads_total",
+            "Models loaded and swapped in: kind=load (first) or reload (a replacement)",
+            ["kind"],
+        ),
+        reload_failures=Counter(
+            "serving_model_reload_failures_total",
+            "Reloads that failed (the previous model kept serving)",
+            ["version"],
+        ),
+        model_info=Gauge(
+            "serving_model_info",
+            "The model a live worker serves: 1 for its name, version and inference path",
+            ["name", "version", "inference"],
+            multiprocess_mode="livemax",
+        ),
+    )
+
+
+# -- what the model code calls ------------------------------------------------------------------
+
+
+def model_loaded(info: Any, reload: bool = False) -> None:
+    """A model was loaded and swapped in (`info`: a ModelInfo, with name, version, inference)."""
+    _instruments().loads.labels(kind="reload" if reload else "load").inc()
+    if _shown["serving"]:  # a worker: show the new model now (the master never shows one)
+        show_model(info)
+
+
+def reload_failed(version: str | None = None) -> None:
+    """A reload (to `version`, if known) failed; the model in place keeps serving."""
+    _instruments().reload_failures.labels(version=str(version or "unknown")).inc()
+
+
+def show_model(info: Any) -> None:
+    """Set `model_info` to this process's model (1) and the one it replaced to 0.
+
+    Called from the process that serves requests; the gunicorn master (which loads the model
+    before forking) never calls it, so its stale value cannot outlive a reload.
+    """
+    labels = None
+    if info is not None:
+        labels = (str(info.name), str(info.version), str(getattr(info, "inference", "")))
+    with _lock:
+        _shown["serving"] = True
+        if labels == _shown["labels"]:
+            return
+        gauge = _instruments().model_info
+        if _shown["labels"] is not None:
+            gauge.labels(*_shown["labels"]).set(0)
+        if labels is not None:
+            gauge.labels(*labels).set(1)
+        _shown["labels"] = labels
+
+
+def count_predictions(endpoint: str, labels: Iterable[Any]) -> None:
+    """Count predicted labels by class (a 1-d sequence; anything else is not counted)."""
+    import numpy as np
+
+    values = np.asarray(labels, dtype=object)
+    if values.ndim != 1:
+        return
+    counts: dict[str, int] = {}
+    for label in values:
+        name = str(label.item() if hasattr(label, "item") else label)
+        counts[name] = counts.get(name, 0) + 1
+    predictions = _instruments().predictions
+    for name, count in counts.items():
+        with _lock:
+            if name not in _classes and len(_classes) >= MAX_CLASSES:
+                name = "other"
+            _classes.add(name)
+        predictions.labels(endpoint=endpoint, **{"class": name}).inc(count)
+
+
+# -- the Flask side -----------------------------------------------------------------------------
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text (every worker's values under gunicorn) and its content type."""
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        REGISTRY,
+        CollectorRegistry,
+        generate_latest,
+        multiprocess,
+    )
+
+    _instruments()  # every metric is exposed, at 0, from the first scrape on
+    if multiprocess_mode():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def instrument(app: Flask, store: Any) -> None:
+    """Count every request of `app`, and serve `GET /metrics`.
+
+    Handlers may set `g.rows` (rows answered) and `g.predicted` (the predicted labels).
+    """
+    instruments = _instruments()
+
+    @app.before_request
+    def _metrics_start() -> None:
+        g.metrics_started = time.perf_counter()
+        model = store.current
+        show_model(model.info if model is not None else None)
+
+    @app.after_request
+    def _metrics_finish(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+        elapsed = time.perf_counter() - g.get("metrics_started", time.perf_counter())
+        instruments.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+        instruments.latency.labels(endpoint).observe(elapsed)
+        if response.status_code == 200:
+            rows = g.get("rows")
+            if rows:
+                instruments.rows.labels(endpoint).inc(rows)
+            predicted = g.get("predicted")
+            if predicted is not None:
+                count_predictions(endpoint, predicted)
+        return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = render()
+        return Response(body, status=200, headers={"Content-Type": content_type})
