@@ -32,6 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 LUA = Path(__file__).with_name("post.lua")
+SOAK_LUA = Path(__file__).with_name("soak.lua")
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,56 @@ def measure(
     return result
 
 
+def process_rss(pid: int) -> dict[int, int]:
+    """RSS of each process in the tree rooted at `pid`."""
+    root = psutil.Process(pid)
+    sizes = {}
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            sizes[proc.pid] = proc.memory_info().rss
+    return sizes
+
+
+@dataclass
+class Soak:
+    requests: int
+    errors: int
+    req_per_s: float
+    p99_ms: float
+    rss_settled_mib: dict[int, float]
+    rss_after_mib: dict[int, float]
+    max_growth: float  # the largest relative RSS change of any process after warm-up
+    met: bool
+
+
+def soak(
+    server: Server, env: dict[str, str], frame: pd.DataFrame, requests_total: int, workdir: Path
+) -> Soak:
+    """`requests_total` one-passenger requests at 32 connections after a warm-up; zero errors
+    and every process's memory within 5% of where it settled."""
+    with started(server, env, workdir / "soak.log") as (base, _, pid):
+        url = base + server.predict_path
+        body = workdir / "soak.json"
+        body.write_bytes(server.body(frame))
+        wrk(url, body, 32, 10)  # warm-up: let every worker build its session and caches
+        settled = process_rss(pid)
+        summary = wrk(url, body, 32, 3600, SOAK_LUA, BENCH_REQUESTS=str(requests_total))
+        after = process_rss(pid)
+    errors = sum(summary["errors"].values())
+    same = set(settled) == set(after)
+    growth = max(abs(after[p] - settled[p]) / settled[p] for p in settled if p in after)
+    return Soak(
+        requests=summary["requests"],
+        errors=errors,
+        req_per_s=summary["requests"] / (summary["duration_us"] / 1e6),
+        p99_ms=summary["p99_us"] / 1000,
+        rss_settled_mib={p: round(v / 2**20, 1) for p, v in settled.items()},
+        rss_after_mib={p: round(v / 2**20, 1) for p, v in after.items()},
+        max_growth=growth,
+        met=errors == 0 and same and growth <= 0.05 and summary["requests"] >= requests_total,
+    )
+
+
 @dataclass
 class Goal:
     name: str
@@ -359,7 +410,9 @@ def goals(ours: ServerResult, mlflow: list[ServerResult]) -> list[Goal]:
     return out
 
 
-def markdown(results: list[ServerResult], targets: list[Goal], meta: dict) -> str:
+def markdown(
+    results: list[ServerResult], targets: list[Goal], meta: dict, endurance: Soak | None = None
+) -> str:
     lines = [
         f"# Benchmark: {meta['model_uri']} (version {meta['version']})",
         "",
@@ -386,6 +439,15 @@ def markdown(results: list[ServerResult], targets: list[Goal], meta: dict) -> st
         f"{'yes' if g.met else 'NO'} |"
         for g in targets
     ]
+    if endurance is not None:
+        lines += [
+            "",
+            f"Soak: {endurance.requests:,} one-passenger requests at 32 connections, "
+            f"{endurance.req_per_s:,.0f} req/s, p99 {endurance.p99_ms:.2f} ms, "
+            f"{endurance.errors} errors; largest RSS change of any process after warm-up "
+            f"{endurance.max_growth:.1%} (target: 0 errors, <= 5%): "
+            f"{'met' if endurance.met else 'NOT met'}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -418,6 +480,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=15, help="wrk duration of each case")
     parser.add_argument("--workers", type=int, default=2, help="this server's gunicorn workers")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=100_000,
+        help="requests in the soak against this server (0: no soak)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install -y wrk)")
@@ -438,6 +506,11 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers(pinned, args.workers):
             print(f"bench: {server.name}", flush=True)
             results.append(measure(server, env, bodies, args.seconds, Path(tmp)))
+        endurance = None
+        if args.soak:
+            print(f"bench: soak, {args.soak} requests at 32 connections", flush=True)
+            ours = servers(pinned, args.workers)[0]
+            endurance = soak(ours, env, bodies[1], args.soak, Path(tmp))
     targets = goals(results[0], results[1:])
     meta = {
         "model_uri": pinned,
@@ -447,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    report = markdown(results, targets, meta)
+    report = markdown(results, targets, meta, endurance)
     (args.out / "latest.md").write_text(report)
     (args.out / "latest.json").write_text(
         json.dumps(
@@ -455,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
                 **meta,
                 "results": [asdict(r) for r in results],
                 "goals": [asdict(g) for g in targets],
+                "soak": asdict(endurance) if endurance else None,
             },
             indent=2,
         )
@@ -463,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     chart(results, args.out / "latest.png")
     print("\n" + report)
     print(f"bench: wrote {args.out}/latest.{{md,json,png}}")
-    return 0 if all(g.met for g in targets) else 1
+    met = all(g.met for g in targets) and (endurance is None or endurance.met)
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
