@@ -15,6 +15,7 @@ from gunicorn.app.base import BaseApplication
 
 from serving import metrics
 from serving.config import Settings, parse_settings
+from serving.reload import set_mlflow_http_defaults
 from serving.request_log import configure_logging
 
 
@@ -39,9 +40,10 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def _post_worker_init(worker: Any) -> None:
-    """A worker forked without a model keeps trying to load it (the master tried once)."""
+    """Each worker (after the fork, never the master) runs its own model watcher: it retries
+    while no model is loaded and hot-swaps the alias's new version (serving.reload)."""
     store = worker.app.callable.extensions["serving"]["store"]
-    store.start_retry_thread()
+    store.start_watcher()
 
 
 class ServingApplication(BaseApplication):
@@ -62,6 +64,7 @@ class ServingApplication(BaseApplication):
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(argv)
     configure_logging(settings.log_level)
+    set_mlflow_http_defaults()  # a dead registry must not stall a poll for minutes
     metrics.prepare_multiprocess_dir()  # before the app (and prometheus_client) is imported
     sys.argv = sys.argv[:1]  # gunicorn must not parse our flags
     ServingApplication(settings).run()

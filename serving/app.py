@@ -22,10 +22,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 
 from serving import metrics
+from serving.admin import admin_blueprint
 from serving.config import Settings
 from serving.contract import decode_json, parse_batch
+from serving.deadline import limit_request_time
 from serving.errors import ApiError, json_response, register_error_handlers
 from serving.model_store import LoadedModel, ModelNotReady, ModelStore
+from serving.reload import ReloadFlag
 from serving.request_log import log_request
 
 log = logging.getLogger("serving.app")
@@ -41,9 +44,8 @@ MAX_MESSAGE = 500
 def create_app(settings: Settings | None = None, model_store: ModelStore | None = None) -> Flask:
     settings = settings or Settings.from_env()
     if model_store is None:
-        model_store = ModelStore(
-            settings.model_uri, settings.tracking_uri, settings.load_retry_seconds
-        )
+        model_store = ModelStore.from_settings(settings)
+        model_store.reload_flag = ReloadFlag.create()  # made before the fork: workers share it
         model_store.try_load()
     store = model_store
 
@@ -111,7 +113,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     @app.get("/version")
     def version():
         model = serving_model()
-        return json_response(model.info.as_dict())
+        return json_response({**model.info.as_dict(), **store.status()})
 
     @app.post("/predict")
     def predict():
@@ -151,6 +153,9 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
         predictions = _scoring_predict(model, data, params)
         return Response(predictions, mimetype="application/json")
 
+    # Hot reload and operator endpoints (serving.reload, serving.admin); request time limit.
+    app.register_blueprint(admin_blueprint(store))
+    limit_request_time(app, settings.request_timeout, endpoints=("predict", "invocations"))
     return app
 
 

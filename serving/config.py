@@ -37,7 +37,10 @@ class Settings:
     max_rows: int = 10_000
     timeout: int = 30  # seconds a worker may spend on one request before gunicorn restarts it
     graceful_timeout: int = 30  # seconds in-flight requests get to finish after SIGTERM
-    load_retry_seconds: float = 10.0  # how often a worker without a model tries to load it
+    load_retry_seconds: float = 1.0  # first wait before retrying a failed load (then doubling)
+    load_retry_max_seconds: float = 30.0  # cap of that doubling backoff
+    reload_interval: float = 30.0  # seconds between registry polls for the alias; 0: no polling
+    request_timeout: float = 10.0  # seconds of model work per request before a 504; 0: no limit
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -49,6 +52,15 @@ class Settings:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.graceful_timeout < 0 or self.load_retry_seconds <= 0:
             problems.append("graceful_timeout must be >= 0 and load_retry_seconds > 0")
+        if self.load_retry_max_seconds < self.load_retry_seconds:
+            problems.append("load_retry_max_seconds must be >= load_retry_seconds")
+        if self.reload_interval < 0:
+            problems.append(f"reload_interval must be >= 0 (0: off), got {self.reload_interval}")
+        if not 0 <= self.request_timeout < self.timeout:
+            problems.append(
+                f"request_timeout must be >= 0 (0: off) and below timeout ({self.timeout} s, "
+                f"gunicorn's last resort), got {self.request_timeout}"
+            )
         if not self.model_uri:
             problems.append("model_uri is empty")
         if problems:
@@ -88,7 +100,13 @@ HELP = {
     "max_rows": "most rows accepted in one request (more: 413)",
     "timeout": "seconds a worker may spend on one request before it is restarted",
     "graceful_timeout": "seconds in-flight requests get to finish after SIGTERM",
-    "load_retry_seconds": "seconds between load attempts while no model is loaded",
+    "load_retry_seconds": "first wait before retrying a failed load while no model is loaded; "
+    "it doubles on every failure",
+    "load_retry_max_seconds": "cap of the doubling wait between load attempts",
+    "reload_interval": "seconds between registry polls for where the model URI's alias points "
+    "(a moved alias is loaded, checked and swapped in); 0 turns polling off",
+    "request_timeout": "seconds a /predict or /invocations request may spend before it is "
+    "answered 504 (sync workers); 0: no limit",
     "log_level": "log level: debug, info, warning, error",
 }
 

@@ -2,7 +2,14 @@
 
 `ModelStore.current` is the one attribute that holds the loaded model (a frozen `LoadedModel`);
 loading builds a complete new `LoadedModel` and swaps it in with one assignment, so a request
-that read `current` keeps a consistent model even if a reload (a later issue) swaps it meanwhile.
+that read `current` keeps a consistent model even if a reload swaps it meanwhile.
+
+Hot reload (`poll`): resolve where the alias points now; if it moved, load that version, check it
+(it predicts its own logged input example) and swap it in. A version that fails is refused: the
+old model keeps serving, `refused` says which version and why, and it is not tried again while
+the alias stays on it (moving the alias away and back, or a forced reload, tries it again). An
+unreachable registry is a transient fault, never a refusal: it is logged once per failure streak.
+Each gunicorn worker runs its own poller thread (`serving.reload.Watcher`, started after fork).
 
 Models load with `mlflow.pyfunc.load_model`, which reads the sklearn flavor with skops and the
 trusted types the model was logged with: nothing is unpickled. The model carries its own code
@@ -17,23 +24,31 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
 import orjson
 import pandas as pd
+import requests
 from mlflow import MlflowClient
 
+from serving import metrics
 from serving.contract import InputSpec, parse_batch
 from serving.fast import FastModel, load_fast_model
+
+if TYPE_CHECKING:
+    from serving.config import Settings
+    from serving.reload import ReloadFlag, Watcher
 
 log = logging.getLogger("serving.model_store")
 
 ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 LINEAGE_TAGS = ("git_commit", "git_dirty", "dvc_data_hash", "dvc_exp_name")
+MAX_REASON = 500  # characters of an exception message kept in a refusal or a not-ready reason
+REMIND_SECONDS = 300.0  # a registry failure streak is logged again this often, not on every poll
 
 
 @dataclass(frozen=True)
@@ -141,15 +156,69 @@ class ModelNotReady(Exception):
     """No model is loaded (yet): the reason says why."""
 
 
+class RegistryUnavailable(Exception):
+    """The registry (or the artifact store behind it) did not answer: try again later."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A version that was not swapped in, and why."""
+
+    version: str | None
+    resolved_uri: str
+    reason: str
+    at: float
+
+
+@dataclass
+class RegistryHealth:
+    """The poller's view of the registry: reachable, or failing since when and how often."""
+
+    reachable: bool = True
+    error: str | None = None
+    failing_since: float | None = None
+    failed_polls: int = 0
+    last_poll_at: float | None = None
+    _last_logged: float = 0.0
+
+
 class ModelStore:
-    def __init__(self, model_uri: str, tracking_uri: str, retry_seconds: float = 10.0):
+    def __init__(
+        self,
+        model_uri: str,
+        tracking_uri: str,
+        retry_seconds: float = 1.0,
+        retry_max_seconds: float = 30.0,
+        reload_interval: float = 0.0,
+    ):
         self.model_uri = model_uri
         self.tracking_uri = tracking_uri
         self.retry_seconds = retry_seconds
+        self.retry_max_seconds = retry_max_seconds
+        self.reload_interval = reload_interval
         self.current: LoadedModel | None = None
         self.reason = "the model has not been loaded yet"
-        self._lock = threading.Lock()
-        self._retry_thread: threading.Thread | None = None
+        self.refused: Refusal | None = None  # the last version refused (kept for /version)
+        self.registry = RegistryHealth()
+        self.reload_flag: ReloadFlag | None = None  # shared by the workers: see serving.reload
+        self._skip: str | None = None  # a refused resolved URI not to retry while the alias stays
+        self._lock = threading.Lock()  # one load at a time per process
+        self._watcher: Watcher | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelStore:
+        return cls(
+            settings.model_uri,
+            settings.tracking_uri,
+            retry_seconds=settings.load_retry_seconds,
+            retry_max_seconds=settings.load_retry_max_seconds,
+            reload_interval=settings.reload_interval,
+        )
+
+    @property
+    def watches_alias(self) -> bool:
+        """Only an alias can move: a fixed version or a path is never polled once loaded."""
+        return ALIAS_URI.match(self.model_uri) is not None
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -180,7 +249,7 @@ class ModelStore:
             try:
                 loaded = self._load()
             except Exception as exc:
-                self.reason = f"cannot load {self.model_uri}: {type(exc).__name__}: {exc}"
+                self.reason = f"cannot load {self.model_uri}: {_describe(exc)}"
                 raise ModelNotReady(self.reason) from exc
             self.current = loaded
             self.reason = ""
@@ -195,17 +264,127 @@ class ModelStore:
         log.info("model loaded: %s (version %s)", loaded.info.resolved_uri, loaded.info.version)
         return True
 
-    def _load(self) -> LoadedModel:
+    def poll(self, force: bool = False) -> str:
+        """Ask the registry where the URI points; load, check and swap in a new version.
+
+        Returns "unchanged", "swapped", "refused" (the old model keeps serving), "skipped" (the
+        alias still points at a version refused before; `force` tries it again) or
+        "unreachable" (the registry did not answer; whatever is loaded keeps serving).
+        """
+        with self._lock:
+            self.registry.last_poll_at = time.time()
+            try:
+                info = self.resolve(MlflowClient(tracking_uri=self.tracking_uri))
+            except Exception as exc:
+                self._registry_failed(exc)
+                return "unreachable"
+            current = self.current
+            if current is not None and info.resolved_uri == current.info.resolved_uri:
+                self._registry_ok()
+                self._skip = None  # moving the alias away and back tries a refused one again
+                return "unchanged"
+            if not force and current is not None and info.resolved_uri == self._skip:
+                self._registry_ok()
+                return "skipped"
+            try:
+                loaded = self._load(info)
+            except Exception as exc:
+                if _is_transient(exc):  # the registry or artifact store went away mid-load
+                    self._registry_failed(exc)
+                    return "unreachable"
+                self._registry_ok()
+                self._refuse(info, exc)
+                return "refused"
+            self._registry_ok()
+            self.current, self.reason, self._skip = loaded, "", None
+            metrics.model_loaded(loaded.info, reload=current is not None)
+            was = current.info.version if current is not None else None
+            log.info(
+                "model swapped in: %s (version %s, was %s)",
+                info.resolved_uri,
+                info.version,
+                was,
+                extra={"fields": {"event": "model_swapped", "version": info.version, "was": was}},
+            )
+            return "swapped"
+
+    def _refuse(self, info: ModelInfo, exc: Exception) -> None:
+        reason = _describe(exc)
+        self.refused = Refusal(info.version, info.resolved_uri, reason, time.time())
+        self._skip = info.resolved_uri
+        metrics.reload_failed(info.version)
+        serving = self.current.info.version if self.current is not None else None
+        if self.current is None:
+            self.reason = f"cannot load {self.model_uri} ({info.resolved_uri}): {reason}"
+        log.warning(
+            "refused version %s (%s): %s; still serving version %s",
+            info.version,
+            info.resolved_uri,
+            reason,
+            serving,
+            extra={
+                "fields": {
+                    "event": "model_refused",
+                    "version": info.version,
+                    "reason": reason,
+                    "serving": serving,
+                }
+            },
+        )
+
+    def _registry_failed(self, exc: Exception) -> None:
+        health, now = self.registry, time.time()
+        error = _describe(exc)
+        if self.current is None:
+            self.reason = f"cannot load {self.model_uri}: the registry is unreachable: {error}"
+        first = health.reachable
+        health.reachable, health.error = False, error
+        health.failing_since = health.failing_since or now
+        health.failed_polls += 1
+        if first or now - health._last_logged >= REMIND_SECONDS:
+            health._last_logged = now
+            serving = self.current.info.version if self.current is not None else None
+            log.warning(
+                "registry poll failed (%d in a row since %.0f s ago): %s; serving version %s; "
+                "the next failures of this streak are not logged each time",
+                health.failed_polls,
+                now - health.failing_since,
+                error,
+                serving,
+                extra={
+                    "fields": {
+                        "event": "registry_unreachable",
+                        "failed_polls": health.failed_polls,
+                        "serving": serving,
+                    }
+                },
+            )
+
+    def _registry_ok(self) -> None:
+        health = self.registry
+        if not health.reachable:
+            log.info(
+                "registry reachable again after %d failed polls over %.1f s",
+                health.failed_polls,
+                time.time() - (health.failing_since or time.time()),
+                extra={"fields": {"event": "registry_back", "failed_polls": health.failed_polls}},
+            )
+        self.registry = RegistryHealth(last_poll_at=health.last_poll_at)
+
+    def _load(self, info: ModelInfo | None = None) -> LoadedModel:
         started = time.monotonic()
         mlflow.set_tracking_uri(self.tracking_uri)
-        info = self.resolve(MlflowClient(tracking_uri=self.tracking_uri))
-        # One download: the pyfunc and the fast path both read this local copy.
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=info.resolved_uri, dst_path=tempfile.mkdtemp(prefix="serving-model-")
-        )
-        pyfunc = mlflow.pyfunc.load_model(local)
-        raw = pyfunc.get_raw_model()
-        fast, fast_detail = load_fast_model(local, raw)
+        if info is None:
+            info = self.resolve(MlflowClient(tracking_uri=self.tracking_uri))
+        # One download: the pyfunc and the fast path both read this local copy, which is not
+        # needed once both are in memory (hot reloads would otherwise fill the temp dir).
+        with tempfile.TemporaryDirectory(prefix="serving-model-") as download:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=info.resolved_uri, dst_path=download
+            )
+            pyfunc = mlflow.pyfunc.load_model(local)
+            raw = pyfunc.get_raw_model()
+            fast, fast_detail = load_fast_model(local, raw)
         if fast is None:
             log.warning("serving %s without the fast path: %s", info.resolved_uri, fast_detail)
         spec = InputSpec.from_mlflow_schema(pyfunc.metadata.get_input_schema())
@@ -228,18 +407,37 @@ class ModelStore:
         log.info("loaded %s in %.1f s", info.resolved_uri, time.monotonic() - started)
         return loaded
 
-    def start_retry_thread(self) -> None:
-        """While no model is loaded, try again every `retry_seconds` (in this process)."""
-        if self.current is not None or self._retry_thread is not None:
-            return
+    def start_watcher(self) -> None:
+        """Start this process's poller thread (in each gunicorn worker, after the fork): it
+        retries with backoff while nothing is loaded and polls the alias every
+        `reload_interval` seconds once something is."""
+        from serving.reload import Watcher
 
-        def retry() -> None:
-            while self.current is None:
-                time.sleep(self.retry_seconds)
-                self.try_load()
+        if self._watcher is None:
+            self._watcher = Watcher(self)
+            self._watcher.start()
 
-        self._retry_thread = threading.Thread(target=retry, name="model-retry", daemon=True)
-        self._retry_thread.start()
+    def stop_watcher(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+
+    def status(self) -> dict[str, Any]:
+        """The reload state /version reports next to the model's identity."""
+        health = self.registry
+        return {
+            "reload": {
+                "interval_seconds": self.reload_interval if self.watches_alias else 0,
+                "refused": asdict(self.refused) if self.refused is not None else None,
+                "registry": {
+                    "reachable": health.reachable,
+                    "error": health.error,
+                    "failing_since": health.failing_since,
+                    "failed_polls": health.failed_polls,
+                    "last_poll_at": health.last_poll_at,
+                },
+            }
+        }
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -254,6 +452,26 @@ class ModelStore:
     ) -> tuple[list[int], list[float] | None]:
         """The single entry point for typed rows -> (labels, survival probabilities or None)."""
         return self.get().predict(rows, proba)
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Did this fail because a server did not answer (not because the model is bad)?"""
+    seen: BaseException | None = exc
+    for _ in range(20):  # the cause chain, bounded
+        if seen is None:
+            return False
+        if isinstance(seen, (requests.ConnectionError, requests.Timeout, ConnectionError)):
+            return True
+        text = str(seen)
+        if "Max retries exceeded" in text or "Connection refused" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class SelfCheckFailed(Exception):

@@ -1,0 +1,67 @@
+"""Operator endpoints: `POST /admin/reload` (re-resolve the alias, load, check and swap now).
+
+Disabled (404) unless the server's environment sets `SERVING_ADMIN_TOKEN`; a request must then
+carry `Authorization: Bearer <token>` (missing: 401, wrong: 403). The token is compared with
+`hmac.compare_digest`, read from the environment only (never a flag, so `ps` does not show it)
+and never logged: the request log records method, path and status, not headers.
+
+A request reaches one gunicorn worker, which reloads at once and answers with the outcome; it
+also touches the shared reload flag, and every other worker reloads within a fraction of a
+second (see `serving.reload`). A forced reload also retries a version refused before.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+
+from flask import Blueprint, request
+
+from serving.errors import error_response, json_response
+from serving.model_store import ModelStore
+
+TOKEN_ENV = "SERVING_ADMIN_TOKEN"
+
+
+def admin_blueprint(store: ModelStore, environ: Mapping[str, str] | None = None) -> Blueprint:
+    environ = os.environ if environ is None else environ
+    token = environ.get(TOKEN_ENV, "").encode()
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @admin.post("/reload")
+    def reload():
+        if not token:
+            return error_response(
+                "admin_disabled",
+                f"admin endpoints are disabled: the server was started without {TOKEN_ENV}",
+                404,
+            )
+        scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not sent.strip():
+            return error_response(
+                "unauthorized",
+                "send the admin token as 'Authorization: Bearer <token>'",
+                401,
+                {"WWW-Authenticate": 'Bearer realm="serving-admin"'},
+            )
+        if not hmac.compare_digest(sent.strip().encode(), token):
+            return error_response("forbidden", "the admin token is not valid", 403)
+        result = store.poll(force=True)
+        if store.reload_flag is not None:
+            store.reload_flag.touch()  # the other workers reload within a tick
+        current = store.current
+        status = store.status()["reload"]
+        answer = {
+            "result": result,
+            "version": current.info.version if current is not None else None,
+            "refused": status["refused"] if result == "refused" else None,
+            "registry": status["registry"],
+            "other_workers": "signalled"
+            if store.reload_flag is not None
+            else "not signalled (no shared reload flag in this server)",
+        }
+        status_code = {"unreachable": 503, "refused": 422}.get(result, 200)
+        return json_response(answer, status_code)
+
+    return admin

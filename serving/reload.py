@@ -1,0 +1,144 @@
+"""The per-worker poller behind hot reload, the flag that spreads an operator's reload to every
+worker, and MLflow HTTP settings that keep a dead registry from stalling a poll for minutes.
+
+Each gunicorn worker runs one `Watcher` thread, started after the fork (never in the master):
+
+- while no model is loaded it retries `ModelStore.poll` with an exponential backoff
+  (`load_retry_seconds`, doubling up to `load_retry_max_seconds`);
+- once a model is loaded it polls every `reload_interval` seconds (0: never) for where the
+  alias points, and `poll` loads, checks and swaps a moved alias in the background while the
+  worker's main thread keeps answering with the model it holds;
+- every `TICK` seconds it looks at the shared `ReloadFlag`: `POST /admin/reload` reloads the
+  worker that received it and touches the flag, and every other worker then reloads within a
+  tick, without waiting for its next poll.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from serving.model_store import ModelStore
+
+log = logging.getLogger("serving.reload")
+
+TICK = 0.25  # seconds between looks at the reload flag
+# MLflow retries a failing HTTP call 7 times with a 2 s backoff factor and waits 120 s per call by
+# default: minutes per poll against a dead registry. The server lowers both unless they are set.
+MLFLOW_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+
+def set_mlflow_http_defaults(environ: MutableMapping[str, str] | None = None) -> None:
+    """Low MLflow HTTP retry/timeout defaults for the server process (the user's values win)."""
+    environ = os.environ if environ is None else environ
+    for key, value in MLFLOW_HTTP_DEFAULTS.items():
+        environ.setdefault(key, value)
+
+
+class Backoff:
+    """first, 2*first, 4*first, ... capped at `cap`; `reset` starts over."""
+
+    def __init__(self, first: float, cap: float):
+        self.first, self.cap = first, max(cap, first)
+        self._next = first
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
+class ReloadFlag:
+    """A file whose change tells every worker to reload: made by the master before the fork."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.touched_here: int | None = None  # this process's own touch is not news to it
+
+    @classmethod
+    def create(cls) -> ReloadFlag:
+        directory = Path(tempfile.mkdtemp(prefix="serving-reload-"))
+        owner = os.getpid()
+
+        def remove() -> None:  # forked workers inherit atexit handlers: only the master cleans
+            if os.getpid() == owner:
+                shutil.rmtree(directory, ignore_errors=True)
+
+        atexit.register(remove)
+        flag = cls(directory / "reload")
+        flag.path.write_text("0")
+        return flag
+
+    def stamp(self) -> int | None:
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def touch(self) -> None:
+        self.path.write_text(str(time.time_ns()))
+        self.touched_here = self.stamp()
+
+
+class Watcher:
+    """One daemon thread per process: backoff while nothing is loaded, then poll the alias."""
+
+    def __init__(self, store: ModelStore):
+        self.store = store
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _interval(self) -> float:
+        store = self.store
+        if store.reload_interval > 0 and store.watches_alias:
+            return store.reload_interval
+        return float("inf")
+
+    def _run(self) -> None:
+        store, flag = self.store, self.store.reload_flag
+        backoff = Backoff(store.retry_seconds, store.retry_max_seconds)
+        now = time.monotonic()
+        next_poll = now if store.current is None else now + self._interval()
+        seen = flag.stamp() if flag is not None else None
+        while not self._stop.wait(min(TICK, max(0.0, next_poll - time.monotonic()))):
+            forced = False
+            if flag is not None:
+                stamp = flag.stamp()
+                if stamp != seen:
+                    seen = stamp
+                    forced = stamp != flag.touched_here
+                    if forced:
+                        log.info("reload requested through the shared flag (POST /admin/reload)")
+            if not forced and time.monotonic() < next_poll:
+                continue
+            try:
+                result = store.poll(force=forced)
+            except Exception:  # a bug here must not end the thread: the worker would go stale
+                log.exception("model poll failed unexpectedly")
+                result = "error"
+            if store.current is None:
+                delay = backoff.next()
+                log.info("no model loaded (%s); next attempt in %.1f s", result, delay)
+                next_poll = time.monotonic() + delay
+            else:
+                backoff.reset()
+                next_poll = time.monotonic() + self._interval()
