@@ -116,8 +116,9 @@ class Watcher:
     def _run(self) -> None:
         store, flag = self.store, self.store.reload_flag
         backoff = Backoff(store.retry_seconds, store.retry_max_seconds)
-        now = time.monotonic()
-        next_poll = now if store.current is None else now + self._interval()
+        # Poll at once: a worker forked (or re-forked after a crash) from the master holds the
+        # model the master loaded at start, which may be older than where the alias points now.
+        next_poll = time.monotonic()
         seen = flag.stamp() if flag is not None else None
         while not self._stop.wait(min(TICK, max(0.0, next_poll - time.monotonic()))):
             forced = False
