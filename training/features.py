@@ -30,6 +30,14 @@ NUMERIC_FEATURES = ["Pclass", "Age", "Fare", "SibSp", "Parch", "FamilySize", "Is
                     "FarePerPerson", "HasCabin"]  # fmt: skip
 CATEGORICAL_FEATURES = ["Sex", "Embarked", "Title", "Deck"]
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
+# The known values of each categorical feature; anything else (and MISSING) encodes as all zeros.
+# Fixed rather than learnt, so the encoded width never depends on which rows a fold happens to see.
+VOCABULARY = {
+    "Sex": ["female", "male"],
+    "Embarked": ["C", "Q", "S"],
+    "Title": ["Master", "Miss", "Mr", "Mrs", "Rare"],
+    "Deck": ["A", "B", "C", "D", "E", "F", "G", "T"],
+}
 
 
 def _number(value: Any) -> float:

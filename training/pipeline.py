@@ -11,7 +11,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from training.config import TrainParams
-from training.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, PassengerFeatures
+from training.features import (
+    CATEGORICAL_FEATURES,
+    NUMERIC_FEATURES,
+    VOCABULARY,
+    PassengerFeatures,
+)
 
 # Every type skops must trust to load the fitted pipeline, and nothing more (no pickle).
 SKOPS_TRUSTED_TYPES = [
@@ -21,6 +26,18 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 
+# Survival may only fall as the class number rises (1st -> 3rd), other things equal.
+MONOTONIC = {"Pclass": -1}
+
+
+def monotonic_constraints() -> list[int]:
+    """One entry per encoded column (numeric features, then each vocabulary's one-hot columns)."""
+    columns = NUMERIC_FEATURES + [
+        f"{feature}={value}" for feature in CATEGORICAL_FEATURES for value in VOCABULARY[feature]
+    ]
+    return [MONOTONIC.get(column, 0) for column in columns]
+
+
 def build_classifier(params: TrainParams) -> ClassifierMixin:
     if params.model == "random_forest":
         return RandomForestClassifier(
@@ -28,6 +45,7 @@ def build_classifier(params: TrainParams) -> ClassifierMixin:
             max_depth=params.max_depth,
             min_samples_leaf=params.min_samples_leaf,
             max_features=params.max_features,
+            monotonic_cst=monotonic_constraints(),
             random_state=params.seed,
             n_jobs=1,
         )
@@ -52,7 +70,11 @@ def build_pipeline(params: TrainParams) -> Pipeline:
             ("numeric", Pipeline(numeric), NUMERIC_FEATURES),
             (
                 "categorical",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                OneHotEncoder(
+                    categories=[VOCABULARY[f] for f in CATEGORICAL_FEATURES],
+                    handle_unknown="ignore",
+                    sparse_output=False,
+                ),
                 CATEGORICAL_FEATURES,
             ),
         ],
