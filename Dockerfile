@@ -55,7 +55,10 @@ ENTRYPOINT ["python", "-m", "serving"]
 # -- the same server with a model baked in: build with the model downloaded into ./model --
 FROM serving AS serving-baked
 COPY --chown=10001:10001 model/ /opt/model/
-ENV SERVING_MODEL_URI=/opt/model
+# A local path needs no registry, but serving still opens the tracking store at start: point it
+# at a throwaway sqlite file in /tmp until serving skips the registry for non-models:/ URIs.
+ENV SERVING_MODEL_URI=/opt/model \
+    MLFLOW_TRACKING_URI=sqlite:////tmp/mlflow.db
 
 # -- the training job: the whole lock (dvc, mlflow, ...) and the pipeline's sources --
 FROM python AS training-deps
@@ -88,3 +91,33 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app
 USER 10001:10001
 CMD ["sh", "-c", "dvc pull --quiet data/raw.dvc && exec python -m training.champion"]
+
+# -- the MLflow tracking server for compose.yaml: mlflow (locked) plus the Postgres driver --
+FROM python AS tracking-deps
+ARG PSYCOPG2_BINARY_VERSION=2.9.13
+WORKDIR /build
+COPY requirements.lock ./
+RUN --mount=type=secret,id=pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install mlflow "psycopg2-binary==${PSYCOPG2_BINARY_VERSION}" \
+        -c requirements.lock \
+    && /opt/venv/bin/pip check \
+    && /opt/venv/bin/pip uninstall --yes setuptools pip \
+    && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
+
+FROM python AS tracking
+RUN groupadd --system --gid 10001 mlflow \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --home-dir /srv/mlflow \
+        --shell /usr/sbin/nologin mlflow \
+    && mkdir -p /srv/mlflow/artifacts \
+    && chown -R 10001:10001 /srv/mlflow
+COPY --from=tracking-deps /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /srv/mlflow
+USER 10001:10001
+EXPOSE 5000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:5000/health', timeout=4)"]
+ENTRYPOINT ["mlflow", "server"]
+CMD ["--host", "0.0.0.0", "--port", "5000", "--artifacts-destination", "/srv/mlflow/artifacts"]
