@@ -51,11 +51,10 @@ Engines.
   ``--spark-master`` (or SPARK_MASTER; default ``local[*]``) picks the cluster. On a real
   cluster the input and output paths must be visible to the driver and executors alike (a
   shared filesystem), the executors need the same Python environment (pip install -r
-  requirements.lock) and the registry must be reachable from the driver (MLFLOW_TRACKING_URI),
-  e.g. ``spark-submit --master spark://host:7077 -m``-style: ``spark-submit --master
-  spark://host:7077 serving/batch.py --engine spark --input /shared/in.csv --output
-  /shared/out.parquet`` (or ``python -m serving.batch ... --engine spark --spark-master
-  spark://host:7077``).
+  requirements.lock) and the registry must be reachable from the driver (MLFLOW_TRACKING_URI):
+  ``python -m serving.batch --engine spark --spark-master spark://host:7077 --input
+  /shared/in.csv --output /shared/out.parquet``, or the same flags after ``spark-submit
+  --master spark://host:7077 serving/batch.py`` (the script finds this package beside it).
 
 The registry is MLFLOW_TRACKING_URI, else the embedded sqlite store at the repo root.
 """
@@ -583,34 +582,44 @@ def _spark_prepare(
         if path not in _SPARK_MODELS:
             _SPARK_MODELS[path] = mlflow.pyfunc.load_model(path).get_raw_model()
         pipeline = _SPARK_MODELS[path]
+        integers = [c.name for c in spec.columns if c.kind in ("long", "integer")]
         for frame in batches:
             typed = type_rows(frame, spec)
             good = typed.good
-            probability = np.full(len(frame), np.nan)
+            n = len(frame)
+            # pyfunc rejects a null in an integer column (mlflow#5207; pyfunc.predict on pandas
+            # does too): such rows take their label from the pipeline's predict (what pyfunc
+            # would call) here, and the UDF gets a placeholder whose answer is dropped.
+            gap = np.zeros(n, dtype=bool)
+            for name in integers:
+                gap |= typed.nulls[name]
+            gap &= good
+            probability = np.full(n, np.nan)
+            label = np.zeros(n, dtype=np.int64)
             if good.any():
                 rows = model_frame(typed, spec, good)
                 probability[good] = pipeline.predict_proba(rows)[:, positive]
+            if gap.any():
+                label[gap] = np.asarray(pipeline.predict(model_frame(typed, spec, gap)))
             out = frame.copy()
             for column in spec.columns:
                 values = typed.columns[column.name].copy()
-                null = typed.nulls[column.name].copy()
                 placeholder = PLACEHOLDER[column.kind]
-                if column.kind == "string":
+                if column.kind in ("long", "integer"):
+                    fill = typed.nulls[column.name] | ~good
+                    out[typed_names[column.name]] = np.where(fill, placeholder, values).astype(
+                        np.int64
+                    )
+                elif column.kind == "string":
                     values[~good] = placeholder if column.required else None
-                    series = pd.Series(values, dtype=object)
+                    out[typed_names[column.name]] = values
                 else:
                     values[~good] = placeholder if column.required else np.nan
-                    null[~good] = not column.required
-                    series = pd.Series(values, dtype=np.float64)
-                    if column.kind in ("long", "integer"):
-                        series = pd.Series(
-                            pd.array(np.where(null, 0, values).astype(np.int64), dtype="Int64")
-                        ).mask(null)
-                out[typed_names[column.name]] = (
-                    series.to_numpy() if column.kind == "string" else series
-                )
+                    out[typed_names[column.name]] = values
+            out["__label"] = pd.array(np.where(gap, label, 0), dtype="Int64")
+            out.loc[~gap, "__label"] = pd.NA
             out["probability"] = np.where(good, probability, np.nan)
-            out["error"] = pd.Series(typed.errors, dtype=object)
+            out["error"] = pd.Series(typed.errors, dtype=object, index=out.index)
             yield out
 
     return prepare
@@ -645,9 +654,11 @@ def run_spark(
 
     spec = scorer.spec
     work = Path(tempfile.mkdtemp(prefix="batch-spark-", dir=output.parent))
+    builder = SparkSession.builder
+    if master != "spark-submit":
+        builder = builder.master(master)
     spark = (
-        SparkSession.builder.master(master)
-        .appName("titanic-batch-scoring")
+        builder.appName("titanic-batch-scoring")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
@@ -691,6 +702,7 @@ def run_spark(
         fields = [
             *frame.schema.fields,
             *(T.StructField(typed_names[c.name], spark_types[c.kind]) for c in spec.columns),
+            T.StructField("__label", T.LongType()),
             T.StructField("probability", T.DoubleType()),
             T.StructField("error", T.StringType()),
         ]
@@ -703,7 +715,10 @@ def run_spark(
         )
         label = predict(*[F.col(typed_names[c.name]) for c in spec.columns])
         scored = prepared.withColumn(
-            "prediction", F.when(F.col("error").isNull(), label).otherwise(F.lit(None))
+            "prediction",
+            F.when(F.col("error").isNull(), F.coalesce(F.col("__label"), label)).otherwise(
+                F.lit(None)
+            ),
         ).select(*original, "prediction", "probability", "error", "_row")
         ordered = scored.repartition(1).sortWithinPartitions("_row").drop("_row")
         ordered = ordered.cache()
@@ -711,7 +726,13 @@ def run_spark(
         try:
             writer = ordered.write.mode("overwrite")
             if out_fmt == "csv":
-                writer.option("header", True).option("escape", '"').csv(str(target))
+                (
+                    writer.option("header", True)
+                    .option("escape", '"')
+                    .option("ignoreLeadingWhiteSpace", False)  # keep each cell's text as is
+                    .option("ignoreTrailingWhiteSpace", False)
+                    .csv(str(target))
+                )
             else:
                 writer.parquet(str(target))
             counts_row = ordered.agg(
@@ -847,7 +868,9 @@ def _run(args: argparse.Namespace) -> int:
     metadata = parquet_metadata(model)
 
     if args.engine == "spark":
-        master = args.spark_master or os.environ.get("SPARK_MASTER") or "local[*]"
+        master = args.spark_master or os.environ.get("SPARK_MASTER")
+        if not master:  # under spark-submit (it starts the JVM first), its --master applies
+            master = "spark-submit" if "PYSPARK_GATEWAY_PORT" in os.environ else "local[*]"
         counts = run_spark(scorer, input_path, in_fmt, output, out_fmt, master, metadata)
         path = f"spark ({master}): pyfunc spark_udf labels, sklearn predict_proba"
     else:
