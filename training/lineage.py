@@ -23,8 +23,14 @@ def git_commit(root: Path) -> str:
     return _git(root, "rev-parse", "HEAD") or "unknown"
 
 
+# Files the pipeline itself rewrites while it runs: their changes do not make the code dirty.
+PIPELINE_WRITES = ("dvc.lock", "metrics", "plots")
+
+
 def git_dirty(root: Path) -> bool:
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    """Does the tracked code differ from the commit (ignoring what the pipeline writes)?"""
+    excludes = [f":(exclude){path}" for path in PIPELINE_WRITES]
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", *excludes)
     return bool(status)
 
 

@@ -44,6 +44,18 @@ def test_dirty_tracked_files_are_flagged_untracked_ones_not(tmp_path):
     assert git_dirty(tmp_path) is True
 
 
+def test_files_the_pipeline_rewrites_do_not_make_the_code_dirty(tmp_path):
+    make_repo(tmp_path)
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "metrics.json").write_text("{}\n")
+    git(tmp_path, "add", "dvc.lock", "metrics")
+    git(tmp_path, "commit", "-q", "-m", "pipeline outputs")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    (tmp_path / "metrics" / "metrics.json").write_text('{"accuracy": 0.8}\n')
+    assert git_dirty(tmp_path) is False
+
+
 def test_dvc_exp_name_is_tagged_when_dvc_sets_it(tmp_path, monkeypatch):
     make_repo(tmp_path)
     monkeypatch.setenv("DVC_EXP_NAME", "bushy-bass")
