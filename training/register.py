@@ -75,7 +75,7 @@ def champion_gate(
         champion_score = score(valid[TARGET].to_numpy(), proba, params.evaluate.threshold)[metric]
     except Exception as exc:  # an unloadable champion must not block a working candidate
         return GateResult(
-            True, metric, candidate_score, None, current.version, f"champion unusable: {exc}"
+            True, metric, candidate_score, None, str(current.version), f"champion unusable: {exc}"
         )
     promoted = candidate_score > champion_score
     verdict = "beats" if promoted else "does not beat"
@@ -84,7 +84,7 @@ def champion_gate(
         metric,
         candidate_score,
         champion_score,
-        current.version,
+        str(current.version),
         f"{metric} {candidate_score:.4f} {verdict} champion v{current.version} "
         f"({champion_score:.4f}) on the same validation split",
     )
