@@ -1,0 +1,174 @@
+"""Properties of the /predict parser over generated bodies (the model's real signature).
+
+test_serving_contract.py pins the named errors and the row-key order on hand-picked shapes;
+here hypothesis throws any JSON at the parser, and valid typed batches in all three shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import orjson
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from serving.contract import Batch, InputSpec, parse_batch, parse_body
+from serving.errors import ApiError
+from training.signature import INPUT_SCHEMA
+
+SPEC = InputSpec.from_mlflow_schema(INPUT_SCHEMA)
+MAX_ROWS = 50
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+names = st.sampled_from([*SPEC.names, "PassengerId", "Ticket"]) | st.text(max_size=5)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(names, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+def parse_or_error(body: object) -> Batch | ApiError:
+    try:
+        return parse_batch(body, SPEC, MAX_ROWS)
+    except ApiError as exc:
+        assert 400 <= exc.status < 500 and exc.code and exc.message
+        return exc
+
+
+@given(json_values)
+def test_any_json_value_is_parsed_or_refused_with_an_api_error(body):
+    parse_or_error(body)
+
+
+@given(st.dictionaries(names, json_values, max_size=9))
+def test_any_object_of_columns_is_parsed_or_refused_with_an_api_error(body):
+    result = parse_or_error(body)
+    if isinstance(result, Batch):
+        assert len(result.rows) == len(result.index)
+        assert all(set(row) == set(SPEC.names) for row in result.rows)
+
+
+@given(st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_are_parsed_or_refused_with_an_api_error(raw):
+    try:
+        parse_body(raw, SPEC, MAX_ROWS)
+    except ApiError as exc:
+        assert 400 <= exc.status < 500
+
+
+# -- valid batches -------------------------------------------------------------------------------
+
+VALUES = {
+    "long": st.integers(-(2**63), 2**63 - 1),
+    "double": st.floats(allow_nan=False, allow_infinity=False),
+    "string": st.text(max_size=8),
+}
+
+
+@st.composite
+def valid_rows(draw, min_size=0):
+    """Rows of typed values: required columns always set, optional ones null or absent."""
+    count = draw(st.integers(min_size, 8))
+    rows = []
+    for _ in range(count):
+        row = {}
+        for column in SPEC.columns:
+            value = draw(VALUES[column.kind])
+            if column.required or draw(st.booleans()):
+                row[column.name] = value
+            elif draw(st.booleans()):
+                row[column.name] = None
+        rows.append(row)
+    return rows
+
+
+def typed(rows: list[dict]) -> list[dict]:
+    return [{c.name: row.get(c.name) for c in SPEC.columns} for row in rows]
+
+
+row_keys = st.lists(st.text(max_size=4), unique=True, max_size=8)
+
+
+@st.composite
+def column_bodies(draw):
+    """{column: {row key: value}} with the required columns at every key, optional ones at
+    some keys, each column listing its keys in its own order."""
+    keys = draw(row_keys)
+    body = {}
+    for column in SPEC.columns:
+        if not column.required and draw(st.booleans()):
+            continue  # an absent optional column
+        present = [key for key in keys if column.required or draw(st.booleans())]
+        cells = VALUES[column.kind] if column.required else VALUES[column.kind] | st.none()
+        body[column.name] = {key: draw(cells) for key in draw(st.permutations(present))}
+    return draw(st.permutations(list(body))), body
+
+
+@given(column_bodies())
+def test_valid_columns_give_the_rows_of_pd_dataframe_in_its_order(drawn):
+    order, columns = drawn
+    body = {name: columns[name] for name in order}
+    batch = parse_batch(body, SPEC, MAX_ROWS)
+    frame = pd.DataFrame(body)
+    assert len(batch.rows) == len(frame)
+    assert batch.index == [str(key) for key in frame.index]
+    for key, row in zip(batch.index, batch.rows, strict=True):
+        for column in SPEC.columns:
+            sent = body.get(column.name, {}).get(key)
+            got = row[column.name]
+            assert got == sent or (sent is None and got is None)
+            if got is not None:
+                expected = {"long": int, "double": float, "string": str}[column.kind]
+                assert type(got) is expected
+
+
+@given(valid_rows())
+def test_records_columns_and_lists_give_the_same_rows(rows):
+    records = parse_batch(rows, SPEC, MAX_ROWS)
+    by_key = {
+        name: {str(i): row[name] for i, row in enumerate(rows) if name in row}
+        for name in SPEC.names  # Pclass (in every row) first: its keys fix the row order
+        if any(name in row for row in rows)
+    }
+    lists = {name: [row.get(name) for row in rows] for name in by_key}
+    if not rows:  # no rows, no columns: an empty object misses the required columns
+        by_key = lists = {c: [] for c in SPEC.required}
+    for body in (by_key, lists):
+        batch = parse_batch(body, SPEC, MAX_ROWS)
+        assert batch.rows == records.rows == typed(rows)
+        assert batch.index == records.index == [str(i) for i in range(len(rows))]
+
+
+@settings(max_examples=50)
+@given(valid_rows(min_size=1))
+def test_a_pandas_round_trip_of_records_parses_to_the_same_rows(rows):
+    """pandas writes an optional integer column with nulls as floats (1.0): still integers."""
+    frame = pd.DataFrame(rows)
+    small = frame.select_dtypes("number").abs().max().max()
+    if isinstance(small, float) and not math.isnan(small) and small > 2**52:
+        return  # beyond a double's exact integers pandas' float round trip loses digits
+    body = orjson.loads(frame.to_json(orient="columns", double_precision=15))
+    batch = parse_batch(body, SPEC, MAX_ROWS)
+    assert batch.index == [str(i) for i in range(len(rows))]
+    for got, sent in zip(batch.rows, typed(rows), strict=True):
+        assert got.keys() == sent.keys()
+        for name, value in sent.items():
+            if isinstance(value, float):
+                assert math.isclose(got[name], value, rel_tol=1e-14, abs_tol=1e-300)
+            else:
+                assert got[name] == value
+
+
+@given(st.integers(MAX_ROWS + 1, 3 * MAX_ROWS), st.sampled_from(["records", "lists", "keys"]))
+def test_more_rows_than_the_limit_is_413_in_every_shape(count, shape):
+    rows = [{"Pclass": 1, "Sex": "male"}] * count
+    body = {
+        "records": rows,
+        "lists": {"Pclass": [1] * count, "Sex": ["male"] * count},
+        "keys": {"Pclass": {str(i): 1 for i in range(count)}, "Sex": {}},
+    }[shape]
+    result = parse_or_error(body)
+    assert isinstance(result, ApiError) and result.status == 413
