@@ -21,7 +21,7 @@ from flask import Flask, Response, g, request
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 
-from serving import metrics
+from serving import metrics, openapi
 from serving.admin import admin_blueprint
 from serving.config import Settings
 from serving.contract import decode_json, parse_batch
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.extensions["serving"] = {"settings": settings, "store": store}
     register_error_handlers(app)
     metrics.instrument(app, store)  # GET /metrics, and counts every request
+    openapi.register(app, settings, store)  # GET /openapi.json and /docs
 
     @app.before_request
     def _start() -> None:
