@@ -251,6 +251,7 @@ class ModelStore:
             except Exception as exc:
                 self.reason = f"cannot load {self.model_uri}: {_describe(exc)}"
                 raise ModelNotReady(self.reason) from exc
+            metrics.model_loaded(loaded.info, reload=self.current is not None)
             self.current = loaded
             self.reason = ""
             return loaded
