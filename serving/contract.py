@@ -27,6 +27,9 @@ from serving.errors import ApiError
 
 INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
+# A float stands for an integer only up to 2**53: beyond, it may not be the number that was sent
+# (orjson reads -9223372036854775809, outside int64, as the float -2**63).
+EXACT_FLOAT_INT = 2**53
 KINDS = {"long", "integer", "double", "float", "string", "boolean"}
 
 
@@ -232,8 +235,8 @@ def _invalid(value: Any, column: Column, row: str, expected: str) -> ApiError:
 
 def _to_int(bounds: tuple[int, int]) -> Callable[[Any, Column, str], int]:
     def convert(value: Any, column: Column, row: str) -> int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # 3.0 is the integer 3; 1.5 is not
+        if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_FLOAT_INT:
+            value = int(value)  # 3.0 is the integer 3; 1.5 is not; nor is 1e19 (inexact)
         if not isinstance(value, int) or isinstance(value, bool):
             raise _invalid(value, column, row, "an integer")
         if not bounds[0] <= value <= bounds[1]:

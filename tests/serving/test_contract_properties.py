@@ -172,3 +172,21 @@ def test_more_rows_than_the_limit_is_413_in_every_shape(count, shape):
     }[shape]
     result = parse_or_error(body)
     assert isinstance(result, ApiError) and result.status == 413
+
+
+@given(st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1))
+def test_integers_outside_int64_are_refused_not_rounded(number):
+    """Found by schemathesis: orjson reads -9223372036854775809 as the float -2**63."""
+    raw = f'[{{"Pclass": 1, "Sex": "male", "Parch": {number}}}]'.encode()
+    try:
+        batch = parse_body(raw, SPEC, MAX_ROWS)
+    except ApiError as exc:
+        assert exc.status == 422 and exc.details["column"] == "Parch"
+    else:
+        raise AssertionError(f"{number} was accepted as {batch.rows[0]['Parch']}")
+
+
+@given(st.integers(-(2**53), 2**53))
+def test_integral_floats_are_integers_while_exact(number):
+    batch = parse_batch([{"Pclass": float(number), "Sex": "male"}], SPEC, MAX_ROWS)
+    assert batch.rows[0]["Pclass"] == number and type(batch.rows[0]["Pclass"]) is int
