@@ -43,7 +43,10 @@ Engines.
   (mapInPandas), predicts with ``mlflow.pyfunc.spark_udf`` (env_manager="local": the executors
   use this Python, PYSPARK_PYTHON defaults to it) and computes the probability with the
   pipeline's predict_proba in the same mapInPandas pass (the model's directory is shipped to
-  the executors with SparkContext.addFile; this package with addPyFile). Row order: each row
+  the executors with SparkContext.addFile; this package with addPyFile). pyfunc rejects a null
+  in an integer column (SibSp, Parch: "Can not safely convert float64 to int64", mlflow#5207),
+  so a row with such a null takes its label from the pipeline's predict, the function pyfunc
+  itself calls, and the UDF sees a placeholder whose answer is dropped. Row order: each row
   gets ``monotonically_increasing_id()`` as it is read (ordered for a single input file), and
   the result is written by ONE task (``repartition(1).sortWithinPartitions``) to a temp
   directory whose single part file is then moved to ``--output``. That single writer is the

@@ -180,6 +180,18 @@ def test_bad_rows_are_kept_with_an_error(registry_env, raw_test, expected, tmp_p
     assert sidecar["errors"] == 3 and sidecar["first_errors"][0].startswith("row 3: Pclass")
 
 
+def test_a_chunk_of_only_bad_rows(registry_env, raw_test, tmp_path):
+    rows = raw_test.head(6).astype({"Pclass": object})
+    rows.loc[:2, "Pclass"] = "first"
+    source = tmp_path / "bad.csv"
+    rows.to_csv(source, index=False)
+    for name in ("out.csv", "out.parquet"):
+        code, out = score(tmp_path, source, name, "--chunk-size", "3")
+        assert code == 0
+        assert out["error"].notna().tolist() == [True] * 3 + [False] * 3
+        assert out["prediction"].isna().tolist() == [True] * 3 + [False] * 3
+
+
 def test_optional_columns_may_be_absent(registry_env, raw_test, tmp_path):
     source = tmp_path / "minimal.csv"
     raw_test[["PassengerId", "Pclass", "Sex"]].to_csv(source, index=False)
