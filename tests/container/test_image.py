@@ -197,7 +197,7 @@ def test_the_image_serves_the_champion_from_the_registry(container: Container, r
     record(seconds_to_healthy=round(container.seconds_to_healthy, 1))
     assert podman("healthcheck", "run", container.name).returncode == 0
     ready = requests.get(container.url + "/ready", timeout=10).json()
-    assert ready == {"ready": True, "version": str(registry["version"])}
+    assert ready["ready"] is True and ready["version"] == str(registry["version"])
     answer = predict(container.url)
     assert_two_labels(answer)
     assert answer.headers["X-Model-Version"] == str(registry["version"])

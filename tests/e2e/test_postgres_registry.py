@@ -143,7 +143,7 @@ def test_the_registry_lives_in_postgres(postgres, champion):
 def test_serving_answers_from_the_postgres_backed_registry(serve, tracking_server, champion):
     with serve(tracking_server) as server:
         ready = requests.get(server.url + "/ready", timeout=10).json()
-        assert ready == {"ready": True, "version": str(champion["version"])}
+        assert ready["ready"] is True and ready["version"] == str(champion["version"])
         answer = requests.post(
             server.url + "/predict",
             data=CONTRACT_REQUEST.read_bytes(),
