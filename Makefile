@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: help setup data train serve test test-fast lint format bench clean
+.PHONY: help setup data train serve test test-fast lint format batch bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,13 @@ lint: setup ## ruff check and format check
 format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+INPUT ?= data/raw/test.csv
+OUTPUT ?= predictions.parquet
+ENGINE ?= pandas
+batch: setup ## Score a file with the champion: make batch INPUT=x.csv OUTPUT=y.parquet [ENGINE=spark]
+	$(PY) -m training.champion
+	$(PY) -m serving.batch --input $(INPUT) --output $(OUTPUT) --engine $(ENGINE)
 
 bench: setup ## Benchmark this server against `mlflow models serve` (bench/results/)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
