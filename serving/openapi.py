@@ -48,6 +48,8 @@ CELL = {
 def cell_schema(column: Column) -> dict[str, Any]:
     """One value of a column, as the parser accepts it (integers may be sent as 3.0)."""
     schema = dict(CELL[column.kind])
+    if schema["type"] == "integer":  # what the parser does with 3.0 (and 1e19)
+        schema["x-note"] = "a number with no fraction counts as an integer up to 2**53"
     if column.required:
         schema["description"] = f"{column.name} ({column.kind}), required"
     else:
@@ -207,7 +209,7 @@ def build_document(spec: InputSpec | None, settings: Settings) -> dict[str, Any]
                         "required": True,
                         "content": {
                             JSON: {"schema": {"$ref": "#/components/schemas/ScoringRequest"}},
-                            "text/csv": {"schema": {"type": "string"}},
+                            "text/csv": {"schema": {"type": "string", "minLength": 1}},
                         },
                     },
                     "responses": {
