@@ -18,6 +18,8 @@ trusted types the model was logged with: nothing is unpickled. The model carries
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import math
 import re
@@ -261,6 +263,7 @@ class ModelStore:
             loaded = self.load()
         except ModelNotReady as exc:
             log.warning("model not loaded: %s", exc)
+            warm_imports()  # in the gunicorn master: the forked workers inherit the imports
             return False
         log.info("model loaded: %s (version %s)", loaded.info.resolved_uri, loaded.info.version)
         return True
@@ -453,6 +456,18 @@ class ModelStore:
     ) -> tuple[list[int], list[float] | None]:
         """The single entry point for typed rows -> (labels, survival probabilities or None)."""
         return self.get().predict(rows, proba)
+
+
+WARM_MODULES = ("mlflow.pyfunc", "mlflow.sklearn", "sklearn.ensemble", "sklearn.pipeline",
+                "sklearn.compose", "skops.io", "onnxruntime")  # fmt: skip
+
+
+def warm_imports() -> None:
+    """Import what loading a model needs (~9 s cold on 2 cores) when the first load failed, so
+    that workers forked from this process load fast once the registry answers."""
+    for name in WARM_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def _describe(exc: BaseException) -> str:

@@ -34,7 +34,11 @@ log = logging.getLogger("serving.reload")
 TICK = 0.25  # seconds between looks at the reload flag
 # MLflow retries a failing HTTP call 7 times with a 2 s backoff factor and waits 120 s per call by
 # default: minutes per poll against a dead registry. The server lowers both unless they are set.
-MLFLOW_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # no progress bars in the server log
+}
 
 
 def set_mlflow_http_defaults(environ: MutableMapping[str, str] | None = None) -> None:
