@@ -1,0 +1,168 @@
+"""Hot reload in-process, on a real sqlite registry copy: poll outcomes, refusals, the registry
+gone, the admin endpoint's token rules, the 504 deadline, the backoff and MLflow HTTP defaults."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import pytest
+from mlflow import MlflowClient
+
+from serving.admin import admin_blueprint
+from serving.app import create_app
+from serving.config import Settings
+from serving.deadline import RequestTimeout, deadline
+from serving.model_store import ModelStore
+from serving.reload import Backoff, ReloadFlag, set_mlflow_http_defaults
+from tests.conftest import CONTRACT_REQUEST
+from tests.processes import free_port
+
+TOKEN = "unit-admin-token-9c1e"
+
+
+@pytest.fixture(scope="module")
+def registry(registered_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("reload-registry")
+    shutil.copy(registered_model.root / "mlflow.db", root / "mlflow.db")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    name = registered_model.name
+    source = client.get_model_version_download_uri(name, registered_model.version)
+    good = client.create_model_version(name, source, run_id=None).version
+    nowhere = client.create_model_version(name, str(root / "no-such-model"), run_id=None).version
+    return uri, client, name, registered_model.version, str(good), str(nowhere)
+
+
+def test_poll_swaps_refuses_once_and_rolls_back(registry, caplog):
+    uri, client, name, original, good, nowhere = registry
+    client.set_registered_model_alias(name, "champion", original)
+    store = ModelStore(f"models:/{name}@champion", uri, reload_interval=1)
+    store.load()
+    assert store.poll() == "unchanged"
+
+    client.set_registered_model_alias(name, "champion", good)
+    before = store.current
+    assert store.poll() == "swapped" and store.current.info.version == good
+    assert before.info.version == original  # a request holding the old model keeps it whole
+
+    client.set_registered_model_alias(name, "champion", nowhere)
+    with caplog.at_level(logging.WARNING, logger="serving.model_store"):
+        assert store.poll() == "refused"
+        assert store.poll() == "skipped" and store.poll() == "skipped"  # not retried each poll
+    assert sum("refused version" in r.getMessage() for r in caplog.records) == 1
+    assert store.current.info.version == good
+    refused = store.status()["reload"]["refused"]
+    assert refused["version"] == nowhere and refused["reason"]
+    assert store.poll(force=True) == "refused"  # an operator's reload tries it again
+
+    client.set_registered_model_alias(name, "champion", original)  # rolling back
+    assert store.poll() == "swapped" and store.current.info.version == original
+
+
+def test_an_unreachable_registry_keeps_the_model_and_logs_once_per_streak(registry, caplog):
+    uri, client, name, original, _, _ = registry
+    client.set_registered_model_alias(name, "champion", original)
+    store = ModelStore(f"models:/{name}@champion", uri)
+    store.load()
+    store.tracking_uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        caplog.at_level(logging.INFO, logger="serving.model_store"),
+    ):
+        patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        results = [store.poll() for _ in range(4)]
+        store.tracking_uri = uri
+        assert store.poll() == "unchanged"
+    assert results == ["unreachable"] * 4
+    assert store.current.info.version == original
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("registry poll failed" in m for m in messages) == 1
+    assert any("reachable again after 4 failed polls" in m for m in messages)
+
+
+def test_nothing_loaded_reports_the_unreachable_registry():
+    store = ModelStore("models:/titanic@champion", f"http://127.0.0.1:{free_port()}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        assert store.poll() == "unreachable"
+    assert store.current is None and "unreachable" in store.reason
+
+
+@pytest.fixture(scope="module")
+def loaded_store(registry):
+    uri, client, name, original, _, _ = registry
+    client.set_registered_model_alias(name, "champion", original)
+    store = ModelStore(f"models:/{name}@champion", uri)
+    store.load()
+    return store
+
+
+def test_admin_reload_is_disabled_without_a_token(loaded_store, registry):
+    client = create_app(Settings.from_env({}, tracking_uri=registry[0]), loaded_store).test_client()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SERVING_ADMIN_TOKEN", raising=False)
+        answer = client.post("/admin/reload")
+    assert answer.status_code == 404
+    assert answer.get_json()["error"]["code"] == "admin_disabled"
+
+
+def test_admin_reload_token_rules(loaded_store, registry, caplog):
+    from flask import Flask
+
+    app = Flask("admin-test")
+    app.register_blueprint(admin_blueprint(loaded_store, {"SERVING_ADMIN_TOKEN": TOKEN}))
+    client = app.test_client()
+    loaded_store.reload_flag = None
+    assert client.post("/admin/reload").status_code == 401
+    assert client.post("/admin/reload", headers={"Authorization": "Basic x"}).status_code == 401
+    wrong = client.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}x"})
+    assert wrong.status_code == 403
+    with caplog.at_level(logging.DEBUG):
+        ok = client.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200 and ok.get_json()["result"] == "unchanged"
+    assert TOKEN not in caplog.text
+
+
+def test_the_reload_flag_signals_other_processes_not_its_own(tmp_path):
+    flag = ReloadFlag(tmp_path / "reload")
+    flag.path.write_text("0")
+    other = ReloadFlag(flag.path)  # another worker's view of the same file
+    before = other.stamp()
+    flag.touch()
+    assert other.stamp() != before and flag.stamp() == flag.touched_here
+
+
+def test_a_slow_request_is_answered_504(loaded_store, registry):
+    settings = Settings.from_env({}, tracking_uri=registry[0], request_timeout=0.0001)
+    client = create_app(settings, loaded_store).test_client()
+    rows = CONTRACT_REQUEST.read_bytes()
+    answer = client.post("/predict", data=rows, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 504
+    assert answer.get_json()["error"]["code"] == "timeout"
+    assert client.get("/health").status_code == 200
+    with deadline(5):  # the timer is off again: a later request is not interrupted
+        pass
+    with pytest.raises(RequestTimeout), deadline(0.01):
+        while True:
+            pass
+
+
+def test_backoff_doubles_to_its_cap_and_resets():
+    backoff = Backoff(1, 30)
+    assert [backoff.next() for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    backoff.reset()
+    assert backoff.next() == 1
+
+
+def test_mlflow_http_defaults_do_not_override_the_user():
+    env = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+    set_mlflow_http_defaults(env)
+    assert env["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "60"
+    assert env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+
+
+def test_request_timeout_must_stay_below_gunicorns_timeout():
+    with pytest.raises(ValueError):
+        Settings.from_env({}, request_timeout=30, timeout=30)
+    assert Settings.from_env({}).reload_interval == 30
