@@ -22,6 +22,7 @@ The metrics (all prefixed `serving_`):
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import sys
@@ -34,6 +35,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from flask import Flask, Response, g, request
+
+log = logging.getLogger("serving.metrics")
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
@@ -57,10 +60,12 @@ def prepare_multiprocess_dir(environ: dict[str, str] | None = None) -> str:
     given = environ.get(ENV)
     if given:
         os.makedirs(given, exist_ok=True)
+        log.info("metrics: multiprocess dir %s (given: wipe it between runs)", given)
         return given
     directory = tempfile.mkdtemp(prefix="serving-metrics-")  # mode 0700: private
     environ[ENV] = directory
     atexit.register(_remove_dir, directory, os.getpid())
+    log.info("metrics: multiprocess dir %s (private, removed at exit)", directory)
     return directory
 
 
