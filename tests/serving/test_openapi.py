@@ -1,0 +1,123 @@
+"""/openapi.json describes every route of the app, and real answers match what it documents
+(schemathesis validates the test client's responses against the document)."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+import schemathesis
+
+from serving.app import create_app
+from serving.config import Settings
+from serving.contract import InputSpec
+from serving.model_store import ModelStore
+from serving.openapi import build_document
+from tests.conftest import CONTRACT_REQUEST
+from training.signature import INPUT_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def store(registered_model):
+    store = ModelStore(registered_model.champion_uri, registered_model.tracking_uri)
+    store.load()
+    yield store
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def client(store, registered_model):
+    settings = Settings.from_env({}, tracking_uri=registered_model.tracking_uri, max_rows=100)
+    return create_app(settings, store).test_client()
+
+
+@pytest.fixture
+def schema(client):
+    document = client.get("/openapi.json").get_json()
+    return schemathesis.openapi.from_dict(document)
+
+
+def test_every_route_is_documented_with_its_methods(client):
+    document = client.get("/openapi.json").get_json()
+    assert document["openapi"] == "3.0.3"
+    for rule in client.application.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.rule.startswith("/docs/assets/"):
+            continue
+        documented = {m.upper() for m in document["paths"].get(rule.rule, {})}
+        assert rule.methods - {"HEAD", "OPTIONS"} <= documented, rule.rule
+
+
+def test_the_predict_schema_is_the_models_signature(client):
+    document = client.get("/openapi.json").get_json()
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    by_key, lists, records = body["schema"]["anyOf"]
+    assert by_key["required"] == lists["required"] == ["Pclass", "Sex"]
+    columns = by_key["properties"]
+    assert set(columns) == {c.name for c in InputSpec.from_mlflow_schema(INPUT_SCHEMA).columns}
+    assert columns["Pclass"]["additionalProperties"]["type"] == "integer"
+    assert "nullable" not in columns["Pclass"]["additionalProperties"]
+    assert (
+        columns["Age"]["additionalProperties"] | {"type": "number", "nullable": True}
+        == columns["Age"]["additionalProperties"]
+    )
+    assert records["maxItems"] == 100 and columns["Sex"]["maxProperties"] == 100
+
+
+def answers(client):
+    article = CONTRACT_REQUEST.read_bytes()
+    json_type = {"Content-Type": "application/json"}
+    yield "POST", "/predict", client.post("/predict", data=article, headers=json_type)
+    yield "POST", "/predict", client.post("/predict?proba=true", data=article, headers=json_type)
+    yield "POST", "/predict", client.post("/predict", json=[{"Pclass": 3, "Sex": "male"}])
+    yield "POST", "/predict", client.post("/predict", json={"Pclass": {"0": 1}})  # 422
+    yield "POST", "/predict", client.post("/predict", data=b"{", headers=json_type)  # 400
+    yield "POST", "/predict", client.post("/predict?proba=maybe", data=article)  # 400
+    yield "POST", "/predict", client.post("/predict", data=b"x", content_type="text/plain")
+    yield "POST", "/predict", client.post("/predict", json=[{"Pclass": 1, "Sex": "m"}] * 101)
+    records = {"dataframe_records": [{"Pclass": 3, "Sex": "male"}]}
+    yield "POST", "/invocations", client.post("/invocations", json=records)
+    yield (
+        "POST",
+        "/invocations",
+        client.post("/invocations", data="Pclass,Sex\n3,male\n", content_type="text/csv"),
+    )
+    yield "POST", "/invocations", client.post("/invocations", json={"nothing": 1})
+    for path in ("/health", "/ready", "/version", "/metrics", "/openapi.json", "/docs"):
+        yield "GET", path, client.get(path)
+    yield "POST", "/admin/reload", client.post("/admin/reload")
+
+
+def test_real_answers_match_the_document(client, schema):
+    statuses = set()
+    for method, path, response in answers(client):
+        operation = schema[path][method]
+        assert str(response.status_code) in operation.definition.raw["responses"], (
+            method,
+            path,
+            response.status_code,
+            response.get_data(as_text=True)[:300],
+        )
+        operation.validate_response(response)  # raises if the body does not match its schema
+        statuses.add(response.status_code)
+    assert {200, 400, 404, 413, 415, 422} <= statuses
+
+
+def test_without_a_model_the_document_still_stands():
+    document = build_document(None, Settings.from_env({}))
+    schema = schemathesis.openapi.from_dict(document)
+    assert len(list(schema.get_all_operations())) == 9
+    by_key = document["paths"]["/predict"]["post"]["requestBody"]["content"]
+    assert by_key["application/json"]["schema"]["anyOf"][0]["properties"] == {}
+    json.dumps(document)  # plain JSON
+
+
+def test_the_docs_page_loads_only_our_assets(client):
+    page = client.get("/docs").get_data(as_text=True)
+    assert "http://" not in page and "https://" not in page  # no CDN
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        assert f"/docs/assets/{asset}" in page
+        answer = client.get(f"/docs/assets/{asset}")
+        assert answer.status_code == 200 and len(answer.data) > 10_000
+    assert client.get("/docs/assets/index.html").status_code == 404  # only the listed assets
+    assert client.get("/docs/assets/..%2f..%2f__init__.py").status_code == 404
