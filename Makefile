@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: help setup data train serve test test-fast lint format batch bench clean
+.PHONY: help setup system-deps data train serve test test-fast lint format batch bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -38,7 +38,11 @@ serve: setup ## Train if no champion exists, then serve it on $(HOST):$(PORT)
 	$(PY) -m training.champion
 	$(PY) -m serving --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: setup ## Run the whole test suite (real dvc, MLflow, gunicorn)
+# Debian packages the tests need: chromium renders /docs in the docs test.
+system-deps:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: setup system-deps ## Run the whole test suite (real dvc, MLflow, gunicorn, chromium)
 	$(BIN)/pytest
 
 test-fast: setup ## Run the tests that start no processes
