@@ -55,10 +55,9 @@ ENTRYPOINT ["python", "-m", "serving"]
 # -- the same server with a model baked in: build with the model downloaded into ./model --
 FROM serving AS serving-baked
 COPY --chown=10001:10001 model/ /opt/model/
-# A local path needs no registry, but serving still opens the tracking store at start: point it
-# at a throwaway sqlite file in /tmp until serving skips the registry for non-models:/ URIs.
-ENV SERVING_MODEL_URI=/opt/model \
-    MLFLOW_TRACKING_URI=sqlite:////tmp/mlflow.db
+# ./model comes from `python -m serving.bake --model-uri models:/titanic@champion --output model`:
+# the model plus registry.json (its name, version and tags). No registry is opened at start.
+ENV SERVING_MODEL_URI=/opt/model
 
 # -- the training job: the whole lock (dvc, mlflow, ...) and the pipeline's sources --
 FROM python AS training-deps

@@ -333,8 +333,11 @@ class Scorer:
 
 def load_scorer(model_uri: str, tracking_uri: str, fast_path: bool = True) -> Scorer:
     """Resolve the alias, load that version once (self-checked), and its fast path if any."""
+    import mlflow
+
     from serving.model_store import ModelNotReady, ModelStore
 
+    mlflow.set_tracking_uri(tracking_uri)  # spark_udf resolves models:/ URIs through it
     try:
         loaded = ModelStore(model_uri, tracking_uri).load()
     except ModelNotReady as exc:

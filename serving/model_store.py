@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import math
 import re
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
@@ -48,6 +50,7 @@ log = logging.getLogger("serving.model_store")
 
 ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+BAKED_IDENTITY = "registry.json"  # beside MLmodel in a baked model directory
 LINEAGE_TAGS = ("git_commit", "git_dirty", "dvc_data_hash", "dvc_exp_name")
 MAX_REASON = 500  # characters of an exception message kept in a refusal or a not-ready reason
 REMIND_SECONDS = 300.0  # a registry failure streak is logged again this often, not on every poll
@@ -224,15 +227,25 @@ class ModelStore:
 
     # -- loading -------------------------------------------------------------------------------
 
-    def resolve(self, client: MlflowClient) -> ModelInfo:
-        """The configured URI -> the registry version it names now (or the URI itself)."""
+    def resolve(self) -> ModelInfo:
+        """The configured URI -> the registry version it names now (or the URI itself).
+
+        A local model directory (a model baked into an image) never touches the registry: its
+        identity comes from the `registry.json` that `python -m serving.bake` wrote beside it.
+        """
         if match := ALIAS_URI.match(self.model_uri):
+            client = MlflowClient(tracking_uri=self.tracking_uri)
             mv = client.get_model_version_by_alias(match["name"], match["alias"])
             alias = match["alias"]
         elif match := VERSION_URI.match(self.model_uri):
+            client = MlflowClient(tracking_uri=self.tracking_uri)
             mv = client.get_model_version(match["name"], match["version"])
             alias = None
-        else:  # a run, a logged model or a local path: no registry identity
+        elif (Path(self.model_uri) / BAKED_IDENTITY).is_file():
+            baked = json.loads((Path(self.model_uri) / BAKED_IDENTITY).read_text())
+            fields = {k: baked[k] for k in ("name", "version", "alias", "run_id", "source", "tags")}
+            return ModelInfo(model_uri=self.model_uri, resolved_uri=self.model_uri, **fields)
+        else:  # a run, a logged model or a bare local path: no registry identity
             return ModelInfo(model_uri=self.model_uri, resolved_uri=self.model_uri)
         return ModelInfo(
             model_uri=self.model_uri,
@@ -278,7 +291,7 @@ class ModelStore:
         with self._lock:
             self.registry.last_poll_at = time.time()
             try:
-                info = self.resolve(MlflowClient(tracking_uri=self.tracking_uri))
+                info = self.resolve()
             except Exception as exc:
                 self._registry_failed(exc)
                 return "unreachable"
@@ -377,14 +390,20 @@ class ModelStore:
 
     def _load(self, info: ModelInfo | None = None) -> LoadedModel:
         started = time.monotonic()
-        mlflow.set_tracking_uri(self.tracking_uri)
+        if info is None or info.resolved_uri.startswith("models:/"):
+            # MLflow resolves a registry version's LoggedModel through the global tracking URI,
+            # whatever download_artifacts is told: point it at ours (a baked path needs none).
+            mlflow.set_tracking_uri(self.tracking_uri)
         if info is None:
-            info = self.resolve(MlflowClient(tracking_uri=self.tracking_uri))
+            info = self.resolve()
         # One download: the pyfunc and the fast path both read this local copy, which is not
         # needed once both are in memory (hot reloads would otherwise fill the temp dir).
         with tempfile.TemporaryDirectory(prefix="serving-model-") as download:
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=info.resolved_uri, dst_path=download
+                artifact_uri=info.resolved_uri,
+                dst_path=download,
+                tracking_uri=self.tracking_uri,
+                registry_uri=self.tracking_uri,
             )
             pyfunc = mlflow.pyfunc.load_model(local)
             raw = pyfunc.get_raw_model()

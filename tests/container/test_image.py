@@ -24,6 +24,7 @@ import mlflow
 import pytest
 import requests
 
+from serving.bake import bake
 from tests.conftest import CONTRACT_REQUEST, make_layout, run_pipeline
 from tests.processes import VENV_BIN, free_port, running, venv_env
 from training.config import REPO_ROOT
@@ -242,11 +243,7 @@ def test_a_baked_model_serves_without_any_registry(
         (context / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO_ROOT / path, context / path)
     shutil.copytree(REPO_ROOT / "serving", context / "serving", ignore=ignore_caches)
-    mlflow.artifacts.download_artifacts(
-        artifact_uri="models:/titanic@champion",
-        dst_path=str(context / "model"),
-        tracking_uri=registry["url"],
-    )
+    identity = bake("models:/titanic@champion", registry["url"], context / "model")
     assert (context / "model" / "MLmodel").is_file()
     build("serving-baked", BAKED_IMAGE, context, base_image)
 
@@ -273,6 +270,7 @@ def test_a_baked_model_serves_without_any_registry(
         assert len(labels) == 2 and all(type(v) is int and v in (0, 1) for v in labels)
         version = json.loads(podman("exec", name, "python", "-c", script, "/version").stdout)
         assert version["model_uri"] == version["resolved_uri"] == "/opt/model"
+        assert (version["name"], version["version"]) == ("titanic", identity["version"])
     finally:
         podman("rm", "--force", "--time", "20", name, check=False)
 

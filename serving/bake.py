@@ -1,0 +1,61 @@
+"""`python -m serving.bake`: copy a registered model into a directory, with its registry identity.
+
+The directory is what the container's `serving-baked` target copies in: the server then loads it
+as a plain path, with no registry at start, and still answers /version and X-Model-Version with
+the name, version and tags that `registry.json` records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+
+from serving.config import DEFAULT_MODEL_URI, default_tracking_uri
+from serving.model_store import BAKED_IDENTITY, ModelStore
+
+
+def bake(model_uri: str, tracking_uri: str, output: Path) -> dict:
+    """Download the version `model_uri` names now into `output`; return its identity."""
+    info = ModelStore(model_uri, tracking_uri).resolve()
+    if info.version is None:
+        raise SystemExit(f"bake: {model_uri} is not a registered model version or alias")
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir(parents=True)
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=info.resolved_uri,
+        dst_path=str(output),
+        tracking_uri=tracking_uri,
+        registry_uri=tracking_uri,
+    )
+    if not (output / "MLmodel").is_file():
+        raise SystemExit(f"bake: {info.resolved_uri} downloaded no MLmodel into {output}")
+    identity = {
+        "name": info.name,
+        "version": info.version,
+        "alias": info.alias,
+        "run_id": info.run_id,
+        "source": info.source,
+        "tags": info.tags,
+        "baked_from": info.resolved_uri,
+    }
+    (output / BAKED_IDENTITY).write_text(json.dumps(identity, indent=2) + "\n")
+    return identity
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help="registered model to bake")
+    parser.add_argument("--output", type=Path, default=Path("model"), help="directory to write")
+    parser.add_argument("--tracking-uri", default=None, help="registry (default: as the server)")
+    args = parser.parse_args(argv)
+    identity = bake(args.model_uri, args.tracking_uri or default_tracking_uri(), args.output)
+    print(f"bake: {identity['name']} version {identity['version']} -> {args.output}")
+
+
+if __name__ == "__main__":
+    main()
