@@ -209,7 +209,10 @@ def started(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[st
             process.wait()
 
 
-def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
+def wrk(
+    url: str, body: Path, connections: int, seconds: int, script: Path = LUA, **env: str
+) -> dict:
+    """One wrk run (one thread) POSTing `body`; the summary its Lua script prints."""
     done = subprocess.run(
         [
             "wrk",
@@ -219,10 +222,10 @@ def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
             "--timeout",
             "10s",
             "-s",
-            str(LUA),
+            str(script),
             url,
         ],
-        env={**os.environ, "BENCH_BODY": str(body)},
+        env={**os.environ, "BENCH_BODY": str(body), **env},
         capture_output=True,
         text=True,
         check=True,
