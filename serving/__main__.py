@@ -7,6 +7,8 @@ within `graceful_timeout`, then exits.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -35,8 +37,26 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "proc_name": "serving",
         "control_socket_disable": True,  # no shared ~/.gunicorn socket between servers
         "post_worker_init": _post_worker_init,
+        "worker_exit": _worker_exit,
         "child_exit": metrics.gunicorn_child_exit,  # a dead worker's gauges stop counting
     }
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    """End the worker without interpreter teardown, keeping its exit code.
+
+    gunicorn calls this once the worker has finished its requests. Native libraries the master
+    loaded before the fork (ONNX Runtime, Arrow) abort in their static destructors in a forked
+    child ('std::system_error: Invalid argument'), which turned every graceful stop into SIGABRT.
+    """
+    exc = sys.exc_info()[1]
+    code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 0
+    if exc is not None and not isinstance(exc, SystemExit):
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _post_worker_init(worker: Any) -> None:
