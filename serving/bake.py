@@ -26,6 +26,7 @@ def bake(model_uri: str, tracking_uri: str, output: Path) -> dict:
     if output.exists():
         shutil.rmtree(output)
     output.mkdir(parents=True)
+    mlflow.set_tracking_uri(tracking_uri)  # MLflow resolves the version's files through it
     mlflow.artifacts.download_artifacts(
         artifact_uri=info.resolved_uri,
         dst_path=str(output),
