@@ -7,6 +7,7 @@ within `graceful_timeout`, then exits.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -78,7 +79,11 @@ class ServingApplication(BaseApplication):
     def load(self) -> Any:
         from serving.app import create_app
 
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        # Everything loaded so far (libraries, the model) is shared with the forked workers:
+        # keep the collector from touching it, so the pages stay shared instead of copied.
+        gc.freeze()
+        return app
 
 
 def main(argv: Sequence[str] | None = None) -> None:
