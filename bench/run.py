@@ -32,7 +32,6 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 LUA = Path(__file__).with_name("post.lua")
-SOAK_LUA = Path(__file__).with_name("soak.lua")
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,7 @@ class MemorySampler(threading.Thread):
     splits them, so it is what the processes really take from the machine.
     """
 
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
         self.interval = interval
@@ -169,9 +168,12 @@ class MemorySampler(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        samples = 0
         while not self._stop_event.is_set():
             self.peak_rss = max(self.peak_rss, tree_memory(self.process))
-            self.peak_pss = max(self.peak_pss, tree_memory(self.process, pss=True))
+            if samples % 10 == 0:  # PSS reads every mapping (smaps): costly, so less often
+                self.peak_pss = max(self.peak_pss, tree_memory(self.process, pss=True))
+            samples += 1
             self._stop_event.wait(self.interval)
 
     def stop(self) -> tuple[int, int]:
@@ -217,9 +219,7 @@ def started(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[st
             process.wait()
 
 
-def wrk(
-    url: str, body: Path, connections: int, seconds: int, script: Path = LUA, **env: str
-) -> dict:
+def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
     """One wrk run (one thread) POSTing `body`; the summary its Lua script prints."""
     done = subprocess.run(
         [
@@ -230,10 +230,10 @@ def wrk(
             "--timeout",
             "10s",
             "-s",
-            str(script),
+            str(LUA),
             url,
         ],
-        env={**os.environ, "BENCH_BODY": str(body), **env},
+        env={**os.environ, "BENCH_BODY": str(body)},
         capture_output=True,
         text=True,
         check=True,
@@ -317,17 +317,24 @@ class Soak:
 
 
 def soak(
-    server: Server, env: dict[str, str], frame: pd.DataFrame, requests_total: int, workdir: Path
+    server: Server,
+    env: dict[str, str],
+    frame: pd.DataFrame,
+    requests_total: int,
+    rate: float,
+    workdir: Path,
 ) -> Soak:
-    """`requests_total` one-passenger requests at 32 connections after a warm-up; zero errors
+    """At least `requests_total` one-passenger requests at 32 connections after a warm-up (wrk
+    runs for as long as `rate`, the measured req/s, says that takes, plus a margin); zero errors
     and every process's memory within 5% of where it settled."""
+    seconds = int(requests_total / rate * 1.15) + 5
     with started(server, env, workdir / "soak.log") as (base, _, pid):
         url = base + server.predict_path
         body = workdir / "soak.json"
         body.write_bytes(server.body(frame))
         wrk(url, body, 32, 10)  # warm-up: let every worker build its session and caches
         settled = process_rss(pid)
-        summary = wrk(url, body, 32, 3600, SOAK_LUA, BENCH_REQUESTS=str(requests_total))
+        summary = wrk(url, body, 32, seconds)
         after = process_rss(pid)
     errors = sum(summary["errors"].values())
     same = set(settled) == set(after)
@@ -537,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.soak:
             print(f"bench: soak, {args.soak} requests at 32 connections", flush=True)
             ours = servers(pinned, args.workers)[0]
-            endurance = soak(ours, env, bodies[1], args.soak, Path(tmp))
+            rate = _case(results[0], CASES[1].name).req_per_s
+            endurance = soak(ours, env, bodies[1], args.soak, rate, Path(tmp))
     targets = goals(results[0], results[1:])
     meta = {
         "model_uri": pinned,
