@@ -121,12 +121,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
         proba = _flag("proba")
         raw = _body(csv=False)
         model = serving_model()
-        try:
-            body = decode_json(raw)
-        except ApiError:
-            if request.mimetype == "application/x-www-form-urlencoded":
-                raise _unsupported("a form body that is not JSON") from None
-            raise
+        body = _json_body(raw)
         batch = parse_batch(body, model.spec, settings.max_rows)
         g.rows = len(batch.rows)
         labels, probabilities = model.predict(batch.rows, proba=proba)
@@ -173,6 +168,16 @@ def _flag(name: str) -> bool:
         f"query parameter {name!r} must be true or false, got {value[:40]!r}",
         parameter=name,
     )
+
+
+def _json_body(raw: bytes) -> Any:
+    """The body as JSON; a form-encoded body that is not JSON is an unsupported type (415)."""
+    try:
+        return decode_json(raw)
+    except ApiError:
+        if request.mimetype == "application/x-www-form-urlencoded":
+            raise _unsupported("a form body that is not JSON") from None
+        raise
 
 
 def _unsupported(what: str) -> ApiError:
@@ -223,12 +228,7 @@ def _scoring_input(raw: bytes, model: LoadedModel) -> tuple[Any, dict | None]:
             if not text.strip():
                 raise ApiError("empty_body", "the request body is empty; send a CSV with a header")
             return scoring_server.parse_csv_input(StringIO(text), schema=schema), None
-        try:
-            body = decode_json(raw)
-        except ApiError:
-            if request.mimetype == "application/x-www-form-urlencoded":
-                raise _unsupported("a form body that is not JSON") from None
-            raise
+        body = _json_body(raw)
         if not isinstance(body, dict):
             raise ApiError(
                 "bad_request",

@@ -7,30 +7,11 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-import mlflow
-import pytest
 from prometheus_client import REGISTRY
 
 from serving import metrics
-from serving.app import create_app
-from serving.config import Settings
-from serving.model_store import ModelStore
 from tests.conftest import CONTRACT_REQUEST
 from training.config import REPO_ROOT
-
-
-@pytest.fixture(scope="module")
-def store(registered_model):
-    store = ModelStore(registered_model.champion_uri, registered_model.tracking_uri)
-    store.load()
-    yield store
-    mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture
-def client(store, registered_model):
-    settings = Settings.from_env({}, tracking_uri=registered_model.tracking_uri, max_rows=100)
-    return create_app(settings, store).test_client()
 
 
 def sample(metric: str, **labels: str) -> float:

@@ -5,31 +5,14 @@ from __future__ import annotations
 
 import json
 
-import mlflow
 import pytest
 import schemathesis
 
-from serving.app import create_app
 from serving.config import Settings
 from serving.contract import InputSpec
-from serving.model_store import ModelStore
 from serving.openapi import build_document
 from tests.conftest import CONTRACT_REQUEST
 from training.signature import INPUT_SCHEMA
-
-
-@pytest.fixture(scope="module")
-def store(registered_model):
-    store = ModelStore(registered_model.champion_uri, registered_model.tracking_uri)
-    store.load()
-    yield store
-    mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture
-def client(store, registered_model):
-    settings = Settings.from_env({}, tracking_uri=registered_model.tracking_uri, max_rows=100)
-    return create_app(settings, store).test_client()
 
 
 @pytest.fixture

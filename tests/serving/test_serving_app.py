@@ -14,20 +14,6 @@ from serving.model_store import ModelStore
 from tests.conftest import CONTRACT_REQUEST
 
 
-@pytest.fixture(scope="module")
-def store(registered_model):
-    store = ModelStore(registered_model.champion_uri, registered_model.tracking_uri)
-    store.load()
-    yield store
-    mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture
-def client(store, registered_model):
-    settings = Settings.from_env({}, tracking_uri=registered_model.tracking_uri, max_rows=100)
-    return create_app(settings, store).test_client()
-
-
 def test_store_resolves_the_alias_and_reads_the_version_tags(store, registered_model):
     info = store.current.info
     assert (info.name, info.version, info.alias) == ("titanic", registered_model.version,
