@@ -1,10 +1,13 @@
-"""The served champion of the session registry, loaded once per module, and a Flask test client."""
+"""The served champion of the session registry (loaded once per module), a Flask test client,
+and what MLflow itself predicts for test.csv."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 from flask.testing import FlaskClient
 
@@ -25,3 +28,22 @@ def store(registered_model) -> Iterator[ModelStore]:
 def client(store: ModelStore, registered_model) -> FlaskClient:
     settings = Settings.from_env({}, tracking_uri=registered_model.tracking_uri, max_rows=100)
     return create_app(settings, store).test_client()
+
+
+@pytest.fixture(scope="module")
+def expected(registered_model, raw_test: pd.DataFrame) -> pd.DataFrame:
+    """What MLflow's pyfunc and the pipeline's predict_proba say about test.csv, row by row."""
+    mlflow.set_tracking_uri(registered_model.tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(registered_model.champion_uri)
+        pipeline = model.get_raw_model()
+        positive = list(pipeline.classes_).index(1)
+        return pd.DataFrame(
+            {
+                "PassengerId": raw_test["PassengerId"],
+                "prediction": np.asarray(model.predict(raw_test)).ravel().astype(int),
+                "probability": pipeline.predict_proba(raw_test)[:, positive],
+            }
+        )
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -17,25 +16,6 @@ from serving import batch
 from training.config import REPO_ROOT
 
 TEST_CSV = REPO_ROOT / "data" / "raw" / "test.csv"
-
-
-@pytest.fixture(scope="module")
-def expected(registered_model, raw_test: pd.DataFrame) -> pd.DataFrame:
-    """What MLflow's pyfunc and the pipeline's predict_proba say about test.csv, row by row."""
-    mlflow.set_tracking_uri(registered_model.tracking_uri)
-    try:
-        model = mlflow.pyfunc.load_model(registered_model.champion_uri)
-        pipeline = model.get_raw_model()
-        positive = list(pipeline.classes_).index(1)
-        return pd.DataFrame(
-            {
-                "PassengerId": raw_test["PassengerId"],
-                "prediction": np.asarray(model.predict(raw_test)).ravel().astype(int),
-                "probability": pipeline.predict_proba(raw_test)[:, positive],
-            }
-        )
-    finally:
-        mlflow.set_tracking_uri(None)
 
 
 def read(path: Path) -> pd.DataFrame:

@@ -21,24 +21,6 @@ TEST_CSV = REPO_ROOT / "data" / "raw" / "test.csv"
 SPARK = ["--engine", "spark", "--spark-master", "local[2]"]
 
 
-@pytest.fixture(scope="module")
-def expected(registered_model, raw_test: pd.DataFrame) -> pd.DataFrame:
-    mlflow.set_tracking_uri(registered_model.tracking_uri)
-    try:
-        model = mlflow.pyfunc.load_model(registered_model.champion_uri)
-        pipeline = model.get_raw_model()
-        positive = list(pipeline.classes_).index(1)
-        return pd.DataFrame(
-            {
-                "PassengerId": raw_test["PassengerId"],
-                "prediction": np.asarray(model.predict(raw_test)).ravel().astype(int),
-                "probability": pipeline.predict_proba(raw_test)[:, positive],
-            }
-        )
-    finally:
-        mlflow.set_tracking_uri(None)
-
-
 def test_spark_csv_matches_pyfunc_row_for_row(registry_env, expected, tmp_path, capsys):
     output = tmp_path / "out.csv"
     code = batch.main(["--input", str(TEST_CSV), "--output", str(output), *SPARK])
