@@ -108,6 +108,18 @@ def test_split_is_stratified_seeded_and_disjoint(tmp_path, raw_train):
     assert abs(train["Survived"].mean() - valid["Survived"].mean()) < 0.01
 
 
+def run_prepare(root) -> subprocess.CompletedProcess:
+    """`python -m training.prepare` in a temp layout holding its own copy of training/."""
+    return subprocess.run(
+        [sys.executable, "-m", "training.prepare"],
+        cwd=root,
+        env=venv_env(PYTHONPATH=None),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_python_m_prepare_on_bad_data_exits_non_zero_with_the_message(tmp_path):
     """`python -m training.prepare` in a temp layout (with its own copy of the package)."""
     paths = make_layout(tmp_path)
@@ -118,14 +130,7 @@ def test_python_m_prepare_on_bad_data_exits_non_zero_with_the_message(tmp_path):
     frame.loc[10, "Pclass"] = 4
     frame.loc[20, "Sex"] = "x"
     frame.to_csv(paths.raw_train, index=False)
-    done = subprocess.run(
-        [sys.executable, "-m", "training.prepare"],
-        cwd=tmp_path,
-        env=venv_env(PYTHONPATH=None),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_prepare(tmp_path)
     assert done.returncode != 0
     assert "prepare: train.csv does not match the raw passenger schema" in done.stderr
     assert "'Pclass'" in done.stderr and "rows 10" in done.stderr
@@ -138,14 +143,7 @@ def test_python_m_prepare_on_good_data_writes_the_splits(tmp_path):
     shutil.copytree(
         REPO_ROOT / "training", tmp_path / "training", ignore=shutil.ignore_patterns("__pycache__")
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "training.prepare"],
-        cwd=tmp_path,
-        env=venv_env(PYTHONPATH=None),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_prepare(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "891 labelled rows valid" in done.stdout
     assert paths.train_split.exists() and paths.valid_split.exists()
