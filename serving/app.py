@@ -8,20 +8,16 @@ reason, and (under gunicorn) each worker retries the load every `load_retry_seco
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 import time
 import uuid
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
-from mlflow.exceptions import MlflowException
-from mlflow.pyfunc import scoring_server
 
-from serving import metrics, openapi
+from serving import metrics, openapi, scoring
 from serving.admin import admin_blueprint
 from serving.config import Settings
 from serving.contract import decode_json, parse_batch
@@ -35,10 +31,9 @@ log = logging.getLogger("serving.app")
 
 JSON_TYPES = {"application/json"}
 LENIENT_TYPES = {"", "application/x-www-form-urlencoded"}  # curl --data, or no header at all
-CSV_TYPE = "text/csv"
+CSV_TYPE = scoring.CSV_TYPE
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
-MAX_MESSAGE = 500
 
 
 def create_app(settings: Settings | None = None, model_store: ModelStore | None = None) -> Flask:
@@ -136,7 +131,8 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     def invocations():
         raw = _body(csv=True)
         model = serving_model()
-        data, params = _scoring_input(raw, model)
+        body = None if request.mimetype == CSV_TYPE else _json_body(raw)
+        data, params = scoring.parse_input(raw, request.mimetype, body, model)
         rows = len(data) if hasattr(data, "__len__") else None
         g.rows = rows
         if rows is not None and rows > settings.max_rows:
@@ -146,8 +142,8 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
                 status=413,
                 limit_rows=settings.max_rows,
             )
-        predictions = _scoring_predict(model, data, params)
-        return Response(predictions, mimetype="application/json")
+        answer, g.predicted = scoring.predict(model, data, params)  # counted by serving.metrics
+        return Response(answer, mimetype="application/json")
 
     # Hot reload and operator endpoints (serving.reload, serving.admin); request time limit.
     app.register_blueprint(admin_blueprint(store))
@@ -201,63 +197,3 @@ def _body(csv: bool) -> bytes:
             "unsupported_charset", f"only UTF-8 is supported, got {charset!r}", status=415
         )
     return request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
-
-
-def _mlflow_error(exc: MlflowException) -> ApiError:
-    """MLflow's parsing errors in our shape: its message (short, no payload echo), no trace."""
-    message = exc.message.split("\nInput: ")[0].strip()
-    if len(message) > MAX_MESSAGE:
-        message = message[:MAX_MESSAGE] + "..."
-    status = exc.get_http_status_code()
-    return ApiError(
-        str(exc.error_code).lower(),
-        message,
-        status=status if 400 <= status < 500 else 400,
-    )
-
-
-def _scoring_input(raw: bytes, model: LoadedModel) -> tuple[Any, dict | None]:
-    """MLflow's own parsers, by content type: (DataFrame or arrays, params)."""
-    schema = model.input_schema
-    try:
-        if request.mimetype == CSV_TYPE:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ApiError("malformed_csv", "the CSV body is not valid UTF-8") from None
-            if not text.strip():
-                raise ApiError("empty_body", "the request body is empty; send a CSV with a header")
-            return scoring_server.parse_csv_input(StringIO(text), schema=schema), None
-        body = _json_body(raw)
-        if not isinstance(body, dict):
-            raise ApiError(
-                "bad_request",
-                f"{scoring_server.REQUIRED_INPUT_FORMAT}; got a JSON array or scalar",
-            )
-        parsed = scoring_server._parse_json_data(body, model.pyfunc.metadata, schema)
-        return parsed.data, parsed.params
-    except MlflowException as exc:
-        raise _mlflow_error(exc) from None
-
-
-def _scoring_predict(model: LoadedModel, data: Any, params: dict | None) -> str:
-    """Predict as MLflow's scoring server does, and serialize with its own function."""
-    try:
-        if "params" in inspect.signature(model.pyfunc.predict).parameters:
-            predictions = model.pyfunc.predict(data, params=params)
-        else:
-            predictions = model.pyfunc.predict(data)
-    except MlflowException as exc:
-        raise _mlflow_error(exc) from None
-    except Exception as exc:  # the model could not evaluate what the client sent
-        log.warning("model failed on an /invocations input", exc_info=True)
-        raise ApiError(
-            "prediction_failed",
-            "the model could not evaluate this input; check it against the model's "
-            f"signature ({type(exc).__name__}: {str(exc)[:200]})",
-            status=422,
-        ) from None
-    g.predicted = predictions  # counted by class in serving.metrics
-    out = StringIO()
-    scoring_server.predictions_to_json(predictions, out)
-    return out.getvalue()
