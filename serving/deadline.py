@@ -6,6 +6,12 @@ Under gunicorn's sync workers each request runs on the worker's main thread, so 
 model code's `except Exception` cannot swallow it; the view wrapper turns it into the JSON error
 `{"error": {"code": "timeout", ...}}` with status 504. Off the main thread (gthread workers) no
 signal can reach the request: there gunicorn's own, larger `timeout` is the only limit.
+
+The SIGALRM handler is installed once per process, on the first armed request (installing one
+costs more than the rest of the limit together); each request then only starts and stops the
+timer. The handler raises only while a limit is armed; any other SIGALRM goes to the Python
+handler it replaced, if any, and is otherwise ignored (a timer that fires just as its request
+ends must not kill the worker).
 """
 
 from __future__ import annotations
@@ -24,36 +30,63 @@ from serving.errors import ApiError
 
 log = logging.getLogger("serving.deadline")
 
+_MAIN = threading.main_thread()
+# The armed limit (seconds) while a request runs under one, and the handler ours replaced.
+_state: dict[str, Any] = {"armed": None, "installed": False, "previous": None}
+
 
 class RequestTimeout(BaseException):
     """The request's time limit passed."""
 
 
+def _expired(signum: int, frame: Any) -> None:
+    seconds = _state["armed"]
+    if seconds is not None:
+        raise RequestTimeout(seconds)
+    previous = _state["previous"]  # not ours: a Python handler we replaced gets it
+    if callable(previous):
+        previous(signum, frame)
+
+
+def _arm(seconds: float) -> bool:
+    """Start the timer (main thread only); False if no signal can reach this thread."""
+    if seconds <= 0 or threading.current_thread() is not _MAIN:
+        return False
+    if not _state["installed"]:
+        _state["previous"] = signal.signal(signal.SIGALRM, _expired)
+        _state["installed"] = True
+    _state["armed"] = seconds
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    return True
+
+
+def _disarm() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    _state["armed"] = None  # a signal already on its way is ignored from here on
+
+
 @contextmanager
 def deadline(seconds: float) -> Iterator[None]:
     """Raise RequestTimeout in the block if it runs longer than `seconds` (main thread only)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+    if not _arm(seconds):
         yield
         return
-
-    def expired(signum: int, frame: Any) -> None:
-        raise RequestTimeout(seconds)
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _disarm()
 
 
 def time_limited(view: Callable[..., Any], seconds: float) -> Callable[..., Any]:
     @functools.wraps(view)
     def limited(*args: Any, **kwargs: Any) -> Any:
         try:
-            with deadline(seconds):
+            if not _arm(seconds):
                 return view(*args, **kwargs)
+            try:
+                return view(*args, **kwargs)
+            finally:
+                _disarm()
         except RequestTimeout:
             log.warning("request exceeded its time limit of %s s", seconds)
             raise ApiError(
