@@ -45,7 +45,9 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 _lock = threading.Lock()
 _classes: set[str] = set()
-_shown: dict[str, Any] = {"labels": None, "serving": False}
+_shown: dict[str, Any] = {"labels": None, "serving": False, "info": None}
+_class_children: dict[tuple[str, str], Any] = {}  # (endpoint, class) -> its counter's child
+_SCALARS = frozenset((int, str, float, bool))
 
 
 def prepare_multiprocess_dir(environ: dict[str, str] | None = None) -> str:
@@ -149,11 +151,14 @@ def show_model(info: Any) -> None:
     Called from the process that serves requests; the gunicorn master (which loads the model
     before forking) never calls it, so its stale value cannot outlive a reload.
     """
+    if info is not None and info is _shown["info"]:  # every request: nothing changed
+        return
     labels = None
     if info is not None:
         labels = (str(info.name), str(info.version), str(getattr(info, "inference", "")))
     with _lock:
         _shown["serving"] = True
+        _shown["info"] = info
         if labels == _shown["labels"]:
             return
         gauge = _instruments().model_info
@@ -166,22 +171,37 @@ def show_model(info: Any) -> None:
 
 def count_predictions(endpoint: str, labels: Iterable[Any]) -> None:
     """Count predicted labels by class (a 1-d sequence; anything else is not counted)."""
-    import numpy as np
+    if type(labels) is list and all(type(label) in _SCALARS for label in labels):
+        names = [str(label) for label in labels]  # the common case: the model's .tolist()
+    else:
+        import numpy as np
 
-    values = np.asarray(labels, dtype=object)
-    if values.ndim != 1:
+        values = np.asarray(labels, dtype=object)
+        if values.ndim != 1:
+            return
+        names = [str(label.item() if hasattr(label, "item") else label) for label in values]
+    if len(names) == 1:
+        _class_counter(endpoint, names[0]).inc()
         return
     counts: dict[str, int] = {}
-    for label in values:
-        name = str(label.item() if hasattr(label, "item") else label)
+    for name in names:
         counts[name] = counts.get(name, 0) + 1
-    predictions = _instruments().predictions
     for name, count in counts.items():
-        with _lock:
-            if name not in _classes and len(_classes) >= MAX_CLASSES:
-                name = "other"
-            _classes.add(name)
-        predictions.labels(endpoint=endpoint, **{"class": name}).inc(count)
+        _class_counter(endpoint, name).inc(count)
+
+
+def _class_counter(endpoint: str, name: str) -> Any:
+    """`predictions_total{endpoint, class}`'s child for `name` (or "other", past MAX_CLASSES)."""
+    child = _class_children.get((endpoint, name))
+    if child is not None:
+        return child
+    with _lock:
+        if name not in _classes and len(_classes) >= MAX_CLASSES:
+            name = "other"
+        _classes.add(name)
+    child = _instruments().predictions.labels(endpoint=endpoint, **{"class": name})
+    _class_children[(endpoint, name)] = child  # bounded: endpoints x (MAX_CLASSES + "other")
+    return child
 
 
 # -- the Flask side -----------------------------------------------------------------------------
@@ -211,6 +231,10 @@ def instrument(app: Flask, store: Any) -> None:
     Handlers may set `g.rows` (rows answered) and `g.predicted` (the predicted labels).
     """
     instruments = _instruments()
+    # Each label set's child, bound once: `.labels(...)` on every request costs more than `inc`.
+    counters: dict[tuple[str, str, int], Any] = {}
+    latencies: dict[str, Any] = {}
+    rows_counters: dict[str, Any] = {}
 
     @app.before_request
     def _metrics_start() -> None:
@@ -220,15 +244,28 @@ def instrument(app: Flask, store: Any) -> None:
 
     @app.after_request
     def _metrics_finish(response: Response) -> Response:
-        endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-        elapsed = time.perf_counter() - g.get("metrics_started", time.perf_counter())
-        instruments.requests.labels(endpoint, request.method, str(response.status_code)).inc()
-        instruments.latency.labels(endpoint).observe(elapsed)
-        if response.status_code == 200:
-            rows = g.get("rows")
+        now = time.perf_counter()
+        req, ctx = request._get_current_object(), g._get_current_object()  # one lookup each
+        rule = req.url_rule
+        endpoint = rule.rule if rule is not None else UNMATCHED
+        status = response.status_code
+        key = (endpoint, req.method, status)
+        counter = counters.get(key)
+        if counter is None:
+            counter = counters[key] = instruments.requests.labels(*key[:2], str(status))
+        counter.inc()
+        latency = latencies.get(endpoint)
+        if latency is None:
+            latency = latencies[endpoint] = instruments.latency.labels(endpoint)
+        latency.observe(now - getattr(ctx, "metrics_started", now))
+        if status == 200:
+            rows = getattr(ctx, "rows", None)
             if rows:
-                instruments.rows.labels(endpoint).inc(rows)
-            predicted = g.get("predicted")
+                rows_counter = rows_counters.get(endpoint)
+                if rows_counter is None:
+                    rows_counter = rows_counters[endpoint] = instruments.rows.labels(endpoint)
+                rows_counter.inc(rows)
+            predicted = getattr(ctx, "predicted", None)
             if predicted is not None:
                 count_predictions(endpoint, predicted)
         return response
