@@ -1,4 +1,11 @@
-"""Structured logs: one JSON line per request (never the payload), and JSON for other records."""
+"""Structured logs: one JSON line per request (never the payload), and JSON for other records.
+
+The access log is the one record every request writes, so when it would end up, unfiltered, in
+the JSON handler `configure_logging` installs (the production setup), `log_request` writes that
+handler's line itself: the same JSON, under the handler's lock, without building a LogRecord.
+Any other setup (a test's capture handler, filters, extra handlers) takes the ordinary logging
+path, record and all.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from typing import Any
 import orjson
 
 ACCESS = logging.getLogger("serving.access")
+INFO = logging.INFO
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,14 +36,53 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class JsonLineHandler(logging.StreamHandler):
+    """A StreamHandler with the JsonFormatter, that can also write an access line directly."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self.setFormatter(JsonFormatter())
+
+    def write_access(self, fields: dict[str, Any]) -> None:
+        """What `emit` writes for ACCESS.info("request", extra={"fields": fields})."""
+        line: dict[str, Any] = {
+            "ts": round(time.time(), 3),
+            "level": "info",
+            "logger": ACCESS.name,
+            "message": "request",
+        }
+        line.update(fields)
+        text = orjson.dumps(line, default=str).decode() + self.terminator
+        self.acquire()
+        try:
+            self.stream.write(text)
+            self.flush()
+        except Exception:
+            self.handleError(ACCESS.makeRecord(ACCESS.name, INFO, "", 0, "request", (), None))
+        finally:
+            self.release()
+
+
 def configure_logging(level: str = "info") -> None:
     """Our loggers write JSON lines to stderr (called by the CLI, not at import)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler = JsonLineHandler(sys.stderr)
     logger = logging.getLogger("serving")
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+
+
+def _direct_handler() -> JsonLineHandler | None:
+    """The handler an access record would reach, alone and unfiltered, if it is ours."""
+    if ACCESS.disabled or ACCESS.handlers or ACCESS.filters or not ACCESS.propagate:
+        return None
+    parent = ACCESS.parent
+    if parent is None or parent.propagate or len(parent.handlers) != 1:
+        return None
+    handler = parent.handlers[0]
+    if type(handler) is not JsonLineHandler or handler.filters or handler.level > INFO:
+        return None
+    return handler
 
 
 def log_request(
@@ -49,6 +96,8 @@ def log_request(
     rows: int | None = None,
     error: str | None = None,
 ) -> None:
+    if not ACCESS.isEnabledFor(INFO):
+        return
     fields: dict[str, Any] = {
         "method": method,
         "path": path,
@@ -61,4 +110,8 @@ def log_request(
         fields["rows"] = rows
     if error is not None:
         fields["error"] = error
-    ACCESS.info("request", extra={"fields": fields})
+    handler = _direct_handler()
+    if handler is None:
+        ACCESS.info("request", extra={"fields": fields})
+    else:
+        handler.write_access(fields)
