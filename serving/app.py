@@ -9,13 +9,13 @@ reason, and (under gunicorn) each worker retries the load every `load_retry_seco
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from serving import metrics, openapi, scoring
 from serving.admin import admin_blueprint
@@ -53,30 +53,35 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
 
     @app.before_request
     def _start() -> None:
-        g.started = time.perf_counter()
-        sent = request.headers.get("X-Request-ID", "")
-        g.request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
-        g.model = None
-        g.rows = None
+        ctx = g._get_current_object()  # the proxies cost a lookup on every use: resolve once
+        ctx.started = time.perf_counter()
+        sent = request.environ.get("HTTP_X_REQUEST_ID", "")
+        ctx.request_id = sent if REQUEST_ID.match(sent) else os.urandom(16).hex()
+        ctx.model = None
+        ctx.rows = None
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        model: LoadedModel | None = g.get("model") or store.current
+        req, ctx = request._get_current_object(), g._get_current_object()
+        request_id = getattr(ctx, "request_id", "")
+        headers = response.headers
+        headers["X-Request-ID"] = request_id
+        model: LoadedModel | None = getattr(ctx, "model", None) or store.current
         version = model.info.version if model is not None else None
         if version is not None:
-            response.headers["X-Model-Version"] = version
+            headers["X-Model-Version"] = version
+        status = response.status_code
         error = None
-        if response.status_code >= 400 and response.is_json:
+        if status >= 400 and response.is_json:
             error = (response.get_json(silent=True) or {}).get("error", {}).get("code")
         log_request(
-            method=request.method,
-            path=request.path,
-            status=response.status_code,
-            started=g.get("started", time.perf_counter()),
-            request_id=g.get("request_id", ""),
+            method=req.method,
+            path=req.path,
+            status=status,
+            started=getattr(ctx, "started", None) or time.perf_counter(),
+            request_id=request_id,
             model_version=version,
-            rows=g.get("rows"),
+            rows=getattr(ctx, "rows", None),
             error=error,
         )
         return response
@@ -113,14 +118,16 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
 
     @app.post("/predict")
     def predict():
-        proba = _flag("proba")
-        raw = _body(csv=False)
+        req = request._get_current_object()
+        proba = _flag("proba", req)
+        raw = _body(req, csv=False)
         model = serving_model()
-        body = _json_body(raw)
+        body = _json_body(raw, req)
         batch = parse_batch(body, model.spec, settings.max_rows)
-        g.rows = len(batch.rows)
+        ctx = g._get_current_object()
+        ctx.rows = len(batch.rows)
         labels, probabilities = model.predict(batch.rows, proba=proba)
-        g.predicted = labels  # counted by class in serving.metrics
+        ctx.predicted = labels  # counted by class in serving.metrics
         answer: dict[str, Any] = {"prediction": labels, "index": batch.index}
         if probabilities is not None:
             answer["probability"] = probabilities
@@ -129,9 +136,9 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
 
     @app.post("/invocations")
     def invocations():
-        raw = _body(csv=True)
+        raw = _body(request, csv=True)
         model = serving_model()
-        body = None if request.mimetype == CSV_TYPE else _json_body(raw)
+        body = None if request.mimetype == CSV_TYPE else _json_body(raw, request)
         data, params = scoring.parse_input(raw, request.mimetype, body, model)
         rows = len(data) if hasattr(data, "__len__") else None
         g.rows = rows
@@ -151,8 +158,10 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     return app
 
 
-def _flag(name: str) -> bool:
-    value = request.args.get(name)
+def _flag(name: str, req: Request) -> bool:
+    if not req.query_string:  # the common case: no parameters at all
+        return False
+    value = req.args.get(name)
     if value is None:
         return False
     if value.lower() in TRUE:
@@ -166,34 +175,34 @@ def _flag(name: str) -> bool:
     )
 
 
-def _json_body(raw: bytes) -> Any:
+def _json_body(raw: bytes, req: Request) -> Any:
     """The body as JSON; a form-encoded body that is not JSON is an unsupported type (415)."""
     try:
         return decode_json(raw)
     except ApiError:
-        if request.mimetype == "application/x-www-form-urlencoded":
-            raise _unsupported("a form body that is not JSON") from None
+        if req.mimetype == "application/x-www-form-urlencoded":
+            raise _unsupported("a form body that is not JSON", req) from None
         raise
 
 
-def _unsupported(what: str) -> ApiError:
+def _unsupported(what: str, req: Request) -> ApiError:
     return ApiError(
         "unsupported_media_type",
         f"cannot read {what}; send JSON with Content-Type: application/json",
         status=415,
-        content_type=request.content_type,
+        content_type=req.content_type,
     )
 
 
-def _body(csv: bool) -> bytes:
+def _body(req: Request, csv: bool) -> bytes:
     """The raw body, if its content type is one we read (JSON; CSV for /invocations)."""
-    mimetype = request.mimetype
+    mimetype = req.mimetype
     known = mimetype in JSON_TYPES or mimetype in LENIENT_TYPES or mimetype.endswith("+json")
     if not known and not (csv and mimetype == CSV_TYPE):
-        raise _unsupported(f"Content-Type {request.content_type!r}")
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
+        raise _unsupported(f"Content-Type {req.content_type!r}", req)
+    charset = req.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise ApiError(
             "unsupported_charset", f"only UTF-8 is supported, got {charset!r}", status=415
         )
-    return request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
+    return req.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
