@@ -19,6 +19,8 @@ ensemble outputs float) and falls back to float32 (3e-7 off, labels identical on
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +35,22 @@ PROBA_OUTPUT = "probabilities"
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
 PROBA_TOLERANCE = 1e-6
 NUMERIC_DTYPES = ("double", "float")  # tried in this order
+CHECK_EXAMPLES = 8  # rows of the verification data whose answers the graph carries (see below)
+# Rows the compiled graph also carries the pipeline's answers for: what the training data never
+# shows (nulls, unseen categories, extremes, odd names), typed as the request parser types them.
+CHECK_ROWS: list[dict[str, Any]] = [
+    {"Pclass": 3, "Sex": "male"},
+    {"Pclass": 1, "Sex": "female", "Name": None, "Age": None, "SibSp": None, "Parch": None,
+     "Fare": None, "Cabin": None, "Embarked": None},
+    {"Pclass": 2, "Sex": "unknown", "Name": "", "Age": 0.0, "SibSp": 0, "Parch": 0,
+     "Fare": 0.0, "Cabin": "", "Embarked": "X"},
+    {"Pclass": 1, "Sex": "female", "Name": "Smith, Lady. Jane", "Age": 120.0, "SibSp": 8,
+     "Parch": 9, "Fare": 1e6, "Cabin": "Z99 Z100", "Embarked": "C"},
+    {"Pclass": 3, "Sex": "male", "Name": "no title at all", "Age": 1e9, "SibSp": 0,
+     "Parch": 0, "Fare": 7.2292, "Cabin": "t", "Embarked": "Q"},
+    {"Pclass": 2, "Sex": " female ", "Name": "Doe, Master. John", "Age": 0.42, "SibSp": 1,
+     "Parch": 2, "Fare": 14.4542, "Cabin": None, "Embarked": "S"},
+]  # fmt: skip
 
 
 class CompileError(RuntimeError):
@@ -257,5 +275,51 @@ def compile_to_onnx(
         except Exception as exc:
             failures.append(f"{numeric_dtype}: {exc}")
             continue
-        return onnx_bytes
+        return with_serving_metadata(onnx_bytes, pipeline, _records(verify_on)[:CHECK_EXAMPLES])
     raise CompileError("; ".join(failures))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python scalar (numpy scalars unwrapped, NaN as None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def with_serving_metadata(
+    onnx_bytes: bytes, pipeline: Pipeline, examples: Sequence[Mapping[str, Any]]
+) -> bytes:
+    """The graph plus what a server needs to run it without scikit-learn, as metadata:
+
+    - `features_code` / `features_function`: where, under the logged model's `code/` directory,
+      the plain-Python function that derives the graph's inputs from raw rows lives (the
+      features step's `rows_function`, in a module that imports nothing beyond the standard
+      library);
+    - `check`: rows (`examples` from the data plus CHECK_ROWS) with the pipeline's own labels and
+      P(class 1) for them, so that a server proves the graph + code it loaded answer as the
+      registered pipeline does before it serves them.
+    """
+    import onnx
+
+    function = getattr(pipeline.named_steps["features"], "rows_function", None)
+    if function is None:
+        raise CompileError("the features step has no rows_function for the serving fast path")
+    module = function.__module__
+    rows = [{k: _plain(v) for k, v in row.items()} for row in [*examples, *CHECK_ROWS]]
+    frame = pd.DataFrame(rows)
+    positive = list(pipeline.classes_).index(1)
+    check = {
+        "rows": rows,
+        "labels": [int(v) for v in pipeline.predict(frame)],
+        "probabilities": [float(p) for p in pipeline.predict_proba(frame)[:, positive]],
+    }
+    onx = onnx.load_from_string(onnx_bytes)
+    for key, value in {
+        "features_code": module.replace(".", "/") + ".py",
+        "features_function": function.__name__,
+        "check": json.dumps(check),
+    }.items():
+        onx.metadata_props.add(key=key, value=value)
+    return onx.SerializeToString()

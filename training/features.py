@@ -7,8 +7,6 @@ the serving fast path, with no pandas needed there.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,89 +14,33 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-MISSING = "missing"
-
-TITLE_PATTERN = re.compile(r",\s*([^.]+)\.")
-TITLES = {
-    "Mr": "Mr", "Mrs": "Mrs", "Miss": "Miss", "Master": "Master",
-    "Mlle": "Miss", "Ms": "Miss", "Mme": "Mrs", "Lady": "Rare", "the Countess": "Rare",
-    "Dona": "Rare", "Don": "Rare", "Sir": "Rare", "Jonkheer": "Rare", "Dr": "Rare",
-    "Rev": "Rare", "Col": "Rare", "Major": "Rare", "Capt": "Rare",
-}  # fmt: skip
-
-NUMERIC_FEATURES = ["Pclass", "Age", "Fare", "SibSp", "Parch", "FamilySize", "IsAlone",
-                    "FarePerPerson", "HasCabin"]  # fmt: skip
-CATEGORICAL_FEATURES = ["Sex", "Embarked", "Title", "Deck"]
-FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
-# The known values of each categorical feature; anything else (and MISSING) encodes as all zeros.
-# Fixed rather than learnt, so the encoded width never depends on which rows a fold happens to see.
-VOCABULARY = {
-    "Sex": ["female", "male"],
-    "Embarked": ["C", "Q", "S"],
-    "Title": ["Master", "Miss", "Mr", "Mrs", "Rare"],
-    "Deck": ["A", "B", "C", "D", "E", "F", "G", "T"],
-}
-
-
-def _number(value: Any) -> float:
-    """A float for any JSON or pandas scalar; NaN for null, NA, or anything not a number."""
-    if value is None or isinstance(value, bool | str):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def title_of(name: str | None) -> str:
-    """The honorific in a Kaggle name ('Braund, Mr. Owen Harris' -> 'Mr'), grouped."""
-    if not name:
-        return MISSING
-    match = TITLE_PATTERN.search(name)
-    return TITLES.get(match.group(1).strip(), "Rare") if match else MISSING
-
-
-def derive(row: Mapping[str, Any]) -> tuple[list[float], list[str]]:
-    """One raw passenger -> (numeric features, categorical features) in FEATURES order."""
-    sibsp, parch = _number(row.get("SibSp")), _number(row.get("Parch"))
-    family = 1.0 + (0.0 if math.isnan(sibsp) else sibsp) + (0.0 if math.isnan(parch) else parch)
-    fare = _number(row.get("Fare"))
-    cabin = _text(row.get("Cabin"))
-    numeric = [
-        _number(row.get("Pclass")),
-        _number(row.get("Age")),
-        fare,
-        sibsp,
-        parch,
-        family,
-        1.0 if family == 1.0 else 0.0,
-        fare / family,
-        0.0 if cabin is None else 1.0,
-    ]
-    categorical = [
-        _text(row.get("Sex")) or MISSING,
-        _text(row.get("Embarked")) or MISSING,
-        title_of(_text(row.get("Name"))),
-        cabin[0].upper() if cabin else MISSING,
-    ]
-    return numeric, categorical
+from training import passenger
+from training.passenger import (  # noqa: F401  (re-exported: the names training uses)
+    CATEGORICAL_FEATURES,
+    FEATURES,
+    MISSING,
+    NUMERIC_FEATURES,
+    TITLES,
+    VOCABULARY,
+    derive,
+    title_of,
+)
 
 
 class PassengerFeatures(TransformerMixin, BaseEstimator):
     """Raw passenger DataFrame -> engineered features; extra columns are ignored."""
 
+    # The plain-Python row function the serving fast path runs in place of this step.
+    rows_function = staticmethod(passenger.derive_rows)
+
     def fit(self, X: pd.DataFrame, y: Any = None) -> PassengerFeatures:
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        rows = X.to_dict(orient="records") if isinstance(X, pd.DataFrame) else list(X)
+        if isinstance(X, pd.DataFrame):  # NaN/NA -> None, as the request parser gives them
+            rows = X.astype(object).where(X.notna(), None).to_dict(orient="records")
+        else:
+            rows = list(X)
         derived = [derive(row) for row in rows]
         numeric = np.array([n for n, _ in derived], dtype=np.float64).reshape(len(rows), -1)
         categorical = np.array([c for _, c in derived], dtype=object).reshape(len(rows), -1)
@@ -112,16 +54,10 @@ class PassengerFeatures(TransformerMixin, BaseEstimator):
     ) -> tuple[list[list[float]], list[list[str]]]:
         """Raw rows -> (numeric rows, categorical rows) in FEATURES order, with no pandas.
 
-        The serving fast path calls this on the step it finds in the loaded pipeline (whose code
-        is the model's own copy), then feeds the columns to the ONNX graph of the later steps.
+        `training.passenger.derive_rows`, which the serving fast path loads from the model's
+        own copy of the code and runs without this class (see training/compile.py).
         """
-        numeric: list[list[float]] = []
-        categorical: list[list[str]] = []
-        for row in rows:
-            values, labels = derive(row)
-            numeric.append(values)
-            categorical.append(labels)
-        return numeric, categorical
+        return passenger.derive_rows(rows)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array(FEATURES, dtype=object)
