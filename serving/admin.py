@@ -47,7 +47,7 @@ def admin_blueprint(store: ModelStore, environ: Mapping[str, str] | None = None)
             )
         if not hmac.compare_digest(sent.strip().encode(), token):
             return error_response("forbidden", "the admin token is not valid", 403)
-        result = store.poll(force=True)
+        result = store.poll(force=True, refresh=True)
         if store.reload_flag is not None:
             store.reload_flag.touch()  # the other workers reload within a tick
         current = store.current

@@ -12,40 +12,19 @@ import json
 import shutil
 from pathlib import Path
 
-import mlflow
-
 from serving.config import DEFAULT_MODEL_URI, default_tracking_uri
-from serving.model_store import BAKED_IDENTITY, ModelStore
+from serving.staging import IDENTITY_FILE, download, resolve
 
 
 def bake(model_uri: str, tracking_uri: str, output: Path) -> dict:
     """Download the version `model_uri` names now into `output`; return its identity."""
-    info = ModelStore(model_uri, tracking_uri).resolve()
-    if info.version is None:
+    found = resolve(model_uri, tracking_uri)
+    if found.version is None:
         raise SystemExit(f"bake: {model_uri} is not a registered model version or alias")
     if output.exists():
         shutil.rmtree(output)
-    output.mkdir(parents=True)
-    mlflow.set_tracking_uri(tracking_uri)  # MLflow resolves the version's files through it
-    mlflow.artifacts.download_artifacts(
-        artifact_uri=info.resolved_uri,
-        dst_path=str(output),
-        tracking_uri=tracking_uri,
-        registry_uri=tracking_uri,
-    )
-    if not (output / "MLmodel").is_file():
-        raise SystemExit(f"bake: {info.resolved_uri} downloaded no MLmodel into {output}")
-    identity = {
-        "name": info.name,
-        "version": info.version,
-        "alias": info.alias,
-        "run_id": info.run_id,
-        "source": info.source,
-        "tags": info.tags,
-        "baked_from": info.resolved_uri,
-    }
-    (output / BAKED_IDENTITY).write_text(json.dumps(identity, indent=2) + "\n")
-    return identity
+    download(found, tracking_uri, output)
+    return json.loads((output / IDENTITY_FILE).read_text())
 
 
 def main(argv: list[str] | None = None) -> None:

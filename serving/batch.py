@@ -344,14 +344,9 @@ def load_scorer(model_uri: str, tracking_uri: str, fast_path: bool = True) -> Sc
         raise BatchError(str(exc)) from None
     if not fast_path:
         return Scorer(loaded, None, "sklearn (fast path disabled by --no-fast-path)")
-    try:
-        from serving.fast import load_fast_model
-    except ImportError:
-        return Scorer(loaded, None, "sklearn (no serving.fast module)")
-    fast, reason = load_fast_model(loaded.info.resolved_uri, loaded.raw)
-    if fast is None:
-        return Scorer(loaded, None, f"sklearn ({reason})")
-    return Scorer(loaded, fast, reason)
+    if loaded.fast is None:
+        return Scorer(loaded, None, f"sklearn ({loaded.info.inference_detail})")
+    return Scorer(loaded, loaded.fast, loaded.info.inference_detail)
 
 
 def model_metadata(scorer: Scorer) -> dict[str, Any]:

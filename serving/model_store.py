@@ -1,8 +1,22 @@
-"""The served model: resolve the URI in the registry, load it, check it, hold it, predict with it.
+"""The served model: where the URI points, a local copy, loaded, checked, held, predicting.
 
 `ModelStore.current` is the one attribute that holds the loaded model (a frozen `LoadedModel`);
 loading builds a complete new `LoadedModel` and swaps it in with one assignment, so a request
 that read `current` keeps a consistent model even if a reload swaps it meanwhile.
+
+Where versions come from (`source`):
+
+- `RegistrySource`: resolve and download with MLflow in this process (serving.staging): tests,
+  batch scoring, a Flask app without gunicorn;
+- `AgentSource`: under `python -m serving` the model agent process (serving.agent) resolves and
+  stages versions, and the workers read what it staged: they never import MLflow;
+- `LocalSource`: a model directory (a model baked into an image): no registry at all.
+
+Loading (`load_local`) reads the model directory without MLflow: the signature, the input
+example, and the ONNX fast path (serving.fast), which proves itself against the registered
+pipeline's own answers. Only a model without a usable fast path loads the plain pipeline with
+`mlflow.pyfunc.load_model` (skops, the trusted types the model was logged with: nothing is
+unpickled); /invocations loads it on first use.
 
 Hot reload (`poll`): resolve where the alias points now; if it moved, load that version, check it
 (it predicts its own logged input example) and swap it in. A version that fails is refused: the
@@ -10,37 +24,29 @@ old model keeps serving, `refused` says which version and why, and it is not tri
 the alias stays on it (moving the alias away and back, or a forced reload, tries it again). An
 unreachable registry is a transient fault, never a refusal: it is logged once per failure streak.
 Each gunicorn worker runs its own poller thread (`serving.reload.Watcher`, started after fork).
-
-Models load with `mlflow.pyfunc.load_model`, which reads the sklearn flavor with skops and the
-trusted types the model was logged with: nothing is unpickled. The model carries its own code
-(`code_paths`), so serving never imports `training`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import logging
 import math
-import re
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import mlflow
-import numpy as np
-import orjson
-import pandas as pd
-import requests
-from mlflow import MlflowClient
-
 from serving import metrics
-from serving.contract import InputSpec, parse_batch
+from serving.contract import InputSpec
 from serving.fast import FastModel, load_fast_model
+from serving.model_files import read_model_dir
+from serving.staging import (
+    ALIAS_URI,
+    IDENTITY_FILE,
+    StagingArea,
+    resolve,
+)
 
 if TYPE_CHECKING:
     from serving.config import Settings
@@ -48,12 +54,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("serving.model_store")
 
-ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
-VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
-BAKED_IDENTITY = "registry.json"  # beside MLmodel in a baked model directory
+BAKED_IDENTITY = IDENTITY_FILE  # beside MLmodel in a baked model directory
 LINEAGE_TAGS = ("git_commit", "git_dirty", "dvc_data_hash", "dvc_exp_name")
 MAX_REASON = 500  # characters of an exception message kept in a refusal or a not-ready reason
 REMIND_SECONDS = 300.0  # a registry failure streak is logged again this often, not on every poll
+AGENT_STATE = "state.json"  # what the model agent staged, and its view of the registry
+AGENT_REQUEST = "request"  # a forced reload asks the agent to poll now through this file
+AGENT_WAIT_SECONDS = 30.0  # how long a forced reload waits for the agent's poll
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class ModelInfo:
     loaded_at: float = 0.0
     inference: str = "sklearn"  # "onnx": the fast path; "sklearn": the plain pipeline
     inference_detail: str = ""  # the fast path's self-check, or why there is none
+    path: str = ""  # the local model directory it was loaded from
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -106,22 +114,57 @@ class ModelInfo:
         }
 
 
+class PlainModel:
+    """MLflow's pyfunc of a local model directory, loaded on first use (thread-safe)."""
+
+    def __init__(self, model_dir: Path):
+        self.model_dir = model_dir
+        self._lock = threading.Lock()
+        self._pyfunc: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._pyfunc is not None
+
+    @property
+    def pyfunc(self) -> Any:
+        if self._pyfunc is None:
+            with self._lock:
+                if self._pyfunc is None:
+                    import mlflow.pyfunc
+
+                    self._pyfunc = mlflow.pyfunc.load_model(str(self.model_dir))
+        return self._pyfunc
+
+
 @dataclass(frozen=True)
 class LoadedModel:
-    pyfunc: Any  # mlflow.pyfunc.PyFuncModel: what /invocations calls, as `mlflow models serve`
-    raw: Any  # the sklearn Pipeline inside it: labels and probabilities for /predict
     spec: InputSpec
     info: ModelInfo
     positive_column: int  # predict_proba column of the class 1 (survived)
+    plain: PlainModel  # the pyfunc: what /invocations calls, as `mlflow models serve` does
     fast: FastModel | None = None  # the ONNX path, when the model carries one that checks out
     probe_rows: tuple[dict[str, Any], ...] = ()  # the logged input example, typed: /ready asks it
+
+    @property
+    def pyfunc(self) -> Any:
+        """mlflow.pyfunc.PyFuncModel (loaded on first use when the fast path serves)."""
+        return self.plain.pyfunc
+
+    @property
+    def raw(self) -> Any:
+        """The scikit-learn Pipeline inside the pyfunc."""
+        return self.plain.pyfunc.get_raw_model()
 
     @property
     def input_schema(self) -> Any:
         return self.pyfunc.metadata.get_input_schema()
 
-    def frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    def frame(self, rows: list[dict[str, Any]]) -> Any:
         """Typed rows -> a DataFrame with the signature's dtypes (nulls as NaN/None)."""
+        import numpy as np
+        import pandas as pd
+
         columns = {}
         for column in self.spec.columns:
             values = [row[column.name] for row in rows]
@@ -150,11 +193,68 @@ class LoadedModel:
             labels, probabilities = self.fast.predict(rows)
             return labels, probabilities if proba else None
         frame = self.frame(rows)
-        labels = [int(label) for label in self.raw.predict(frame)]
+        raw = self.raw
+        labels = [int(label) for label in raw.predict(frame)]
         if not proba:
             return labels, None
-        probabilities = self.raw.predict_proba(frame)[:, self.positive_column]
+        probabilities = raw.predict_proba(frame)[:, self.positive_column]
         return labels, [float(p) for p in probabilities]
+
+
+def load_local(model_dir: Path, info: ModelInfo, fast_path: bool = True) -> LoadedModel:
+    """Load and self-check the model in `model_dir`: the fast path if it proves itself, else
+    the plain pipeline (which imports MLflow and scikit-learn)."""
+    started = time.monotonic()
+    files = read_model_dir(model_dir)
+    plain = PlainModel(model_dir)
+    fast, detail = load_fast_model(model_dir) if fast_path else (None, "fast path disabled")
+    if fast is None:
+        log.warning("serving %s without the fast path: %s", info.resolved_uri, detail)
+        classes = [int(c) for c in getattr(plain.pyfunc.get_raw_model(), "classes_", [0, 1])]
+        positive = classes.index(1) if 1 in classes else len(classes) - 1
+    else:
+        check_plain_model_file(model_dir)  # /invocations loads it later: it must be intact now
+        positive = fast.positive_column
+    loaded = LoadedModel(
+        spec=files.spec,
+        info=replace(
+            info,
+            loaded_at=time.time(),
+            inference="onnx" if fast is not None else "sklearn",
+            inference_detail=detail,
+            path=str(model_dir),
+        ),
+        positive_column=positive,
+        plain=plain,
+        fast=fast,
+        probe_rows=files.example_rows,
+    )
+    self_check(loaded)
+    log.info("loaded %s in %.2f s", info.resolved_uri, time.monotonic() - started)
+    return loaded
+
+
+def check_plain_model_file(model_dir: Path) -> None:
+    """Raise SelfCheckFailed unless the sklearn flavor's skops file is an intact archive (every
+    member's CRC checked) with its schema: what `mlflow.pyfunc.load_model` would read, checked
+    without loading scikit-learn. Other serialization formats are not inspected here."""
+    import zipfile
+
+    import yaml
+
+    mlmodel = yaml.load((model_dir / "MLmodel").read_text(), Loader=yaml.CSafeLoader)
+    flavor = (mlmodel.get("flavors") or {}).get("sklearn") or {}
+    if flavor.get("serialization_format") != "skops" or not flavor.get("pickled_model"):
+        return
+    name = flavor["pickled_model"]
+    try:
+        with zipfile.ZipFile(model_dir / name) as archive:
+            damaged = archive.testzip()
+            if damaged is not None:
+                raise zipfile.BadZipFile(f"member {damaged} is damaged")
+            json.loads(archive.read("schema.json"))
+    except Exception as exc:
+        raise SelfCheckFailed(f"the model file {name} is unreadable: {_describe(exc)}") from None
 
 
 class ModelNotReady(Exception):
@@ -187,6 +287,126 @@ class RegistryHealth:
     _last_logged: float = 0.0
 
 
+class RegistrySource:
+    """Resolve and download in this process, with MLflow (serving.staging)."""
+
+    def __init__(self, model_uri: str, tracking_uri: str):
+        self.model_uri, self.tracking_uri = model_uri, tracking_uri
+        self._area: StagingArea | None = None
+
+    def resolve(self) -> ModelInfo:
+        found = resolve(self.model_uri, self.tracking_uri)
+        return ModelInfo(**asdict(found))
+
+    def fetch(self, info: ModelInfo) -> Path:
+        if self._area is None:
+            self._area = StagingArea()
+        found = resolve_identity(info)
+        return self._area.stage(found, self.tracking_uri)
+
+    def refresh(self) -> None:
+        pass
+
+    def stamp(self) -> int | None:
+        return None
+
+    def health(self) -> dict[str, Any] | None:
+        return None
+
+
+class LocalSource:
+    """A local model directory: its identity from the registry.json baked beside it, if any."""
+
+    def __init__(self, model_uri: str):
+        self.model_uri = model_uri
+
+    def resolve(self) -> ModelInfo:
+        path = Path(self.model_uri) / IDENTITY_FILE
+        if path.is_file():
+            saved = json.loads(path.read_text())
+            fields = {k: saved.get(k) for k in ("name", "version", "alias", "run_id", "source")}
+            return ModelInfo(
+                model_uri=self.model_uri,
+                resolved_uri=self.model_uri,
+                tags=saved.get("tags") or {},
+                **fields,
+            )
+        return ModelInfo(model_uri=self.model_uri, resolved_uri=self.model_uri)
+
+    def fetch(self, info: ModelInfo) -> Path:
+        return Path(self.model_uri)
+
+    def refresh(self) -> None:
+        pass
+
+    def stamp(self) -> int | None:
+        return None
+
+    def health(self) -> dict[str, Any] | None:
+        return None
+
+
+class AgentSource:
+    """What the model agent (serving.agent) staged: read from its state file, no MLflow here."""
+
+    def __init__(self, model_uri: str, directory: Path):
+        self.model_uri = model_uri
+        self.state_path = directory / AGENT_STATE
+        self.request_path = directory / AGENT_REQUEST
+        self._state: dict[str, Any] = {}
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            self._state = json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            self._state = {}
+        return self._state
+
+    def resolve(self) -> ModelInfo:
+        state = self._read()
+        model = state.get("model")
+        if not model:
+            registry = state.get("registry") or {}
+            why = registry.get("error") or "it has not staged a model yet"
+            raise RegistryUnavailable(f"waiting for the model agent: {why}")
+        known = ModelInfo.__dataclass_fields__
+        return ModelInfo(**{k: v for k, v in model.items() if k in known})
+
+    def fetch(self, info: ModelInfo) -> Path:
+        if not info.path:  # the agent could not stage this version: refused like a bad one
+            error = (self._state.get("model") or {}).get("error") or "not staged"
+            raise SelfCheckFailed(error)
+        return Path(info.path)
+
+    def refresh(self) -> None:
+        """Ask the agent to poll the registry now, and wait until it has."""
+        request = str(time.time_ns())
+        temporary = self.request_path.with_suffix(f".{request}")
+        temporary.write_text(request)
+        temporary.replace(self.request_path)
+        deadline = time.monotonic() + AGENT_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if str(self._read().get("handled")) == request:
+                return
+            time.sleep(0.05)
+        raise RegistryUnavailable(f"the model agent did not poll within {AGENT_WAIT_SECONDS} s")
+
+    def stamp(self) -> int | None:
+        try:
+            return self.state_path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def health(self) -> dict[str, Any] | None:
+        return self._state.get("registry")
+
+
+def resolve_identity(info: ModelInfo) -> Any:
+    from serving.staging import Resolved
+
+    return Resolved(**{k: getattr(info, k) for k in Resolved.__dataclass_fields__})
+
+
 class ModelStore:
     def __init__(
         self,
@@ -195,6 +415,7 @@ class ModelStore:
         retry_seconds: float = 1.0,
         retry_max_seconds: float = 30.0,
         reload_interval: float = 0.0,
+        agent_dir: Path | None = None,
     ):
         self.model_uri = model_uri
         self.tracking_uri = tracking_uri
@@ -209,16 +430,34 @@ class ModelStore:
         self._skip: str | None = None  # a refused resolved URI not to retry while the alias stays
         self._lock = threading.Lock()  # one load at a time per process
         self._watcher: Watcher | None = None
+        self.source: RegistrySource | LocalSource | AgentSource
+        if (Path(model_uri) / "MLmodel").is_file():
+            self.source = LocalSource(model_uri)
+        elif agent_dir is not None:
+            self.source = AgentSource(model_uri, agent_dir)
+        else:
+            self.source = RegistrySource(model_uri, tracking_uri)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelStore:
+    def from_settings(cls, settings: Settings, agent_dir: Path | None = None) -> ModelStore:
         return cls(
             settings.model_uri,
             settings.tracking_uri,
             retry_seconds=settings.load_retry_seconds,
             retry_max_seconds=settings.load_retry_max_seconds,
             reload_interval=settings.reload_interval,
+            agent_dir=agent_dir,
         )
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._tracking_uri
+
+    @tracking_uri.setter
+    def tracking_uri(self, value: str) -> None:
+        self._tracking_uri = value
+        if isinstance(getattr(self, "source", None), RegistrySource):
+            self.source.tracking_uri = value
 
     @property
     def watches_alias(self) -> bool:
@@ -228,35 +467,12 @@ class ModelStore:
     # -- loading -------------------------------------------------------------------------------
 
     def resolve(self) -> ModelInfo:
-        """The configured URI -> the registry version it names now (or the URI itself).
+        """The configured URI -> the version it names now (or the URI itself).
 
         A local model directory (a model baked into an image) never touches the registry: its
         identity comes from the `registry.json` that `python -m serving.bake` wrote beside it.
         """
-        if match := ALIAS_URI.match(self.model_uri):
-            client = MlflowClient(tracking_uri=self.tracking_uri)
-            mv = client.get_model_version_by_alias(match["name"], match["alias"])
-            alias = match["alias"]
-        elif match := VERSION_URI.match(self.model_uri):
-            client = MlflowClient(tracking_uri=self.tracking_uri)
-            mv = client.get_model_version(match["name"], match["version"])
-            alias = None
-        elif (Path(self.model_uri) / BAKED_IDENTITY).is_file():
-            baked = json.loads((Path(self.model_uri) / BAKED_IDENTITY).read_text())
-            fields = {k: baked[k] for k in ("name", "version", "alias", "run_id", "source", "tags")}
-            return ModelInfo(model_uri=self.model_uri, resolved_uri=self.model_uri, **fields)
-        else:  # a run, a logged model or a bare local path: no registry identity
-            return ModelInfo(model_uri=self.model_uri, resolved_uri=self.model_uri)
-        return ModelInfo(
-            model_uri=self.model_uri,
-            resolved_uri=f"models:/{mv.name}/{mv.version}",
-            name=mv.name,
-            version=str(mv.version),
-            alias=alias,
-            run_id=mv.run_id,
-            source=mv.source,
-            tags=dict(mv.tags),
-        )
+        return self.source.resolve()
 
     def load(self) -> LoadedModel:
         """Resolve, load, self-check and swap in the model; raise (and keep the reason) if not."""
@@ -266,6 +482,8 @@ class ModelStore:
             except Exception as exc:
                 self.reason = f"cannot load {self.model_uri}: {_describe(exc)}"
                 raise ModelNotReady(self.reason) from exc
+            finally:
+                self._agent_health()
             metrics.model_loaded(loaded.info, reload=self.current is not None)
             self.current = loaded
             self.reason = ""
@@ -276,54 +494,63 @@ class ModelStore:
             loaded = self.load()
         except ModelNotReady as exc:
             log.warning("model not loaded: %s", exc)
-            warm_imports()  # in the gunicorn master: the forked workers inherit the imports
             return False
         log.info("model loaded: %s (version %s)", loaded.info.resolved_uri, loaded.info.version)
         return True
 
-    def poll(self, force: bool = False) -> str:
+    def poll(self, force: bool = False, refresh: bool = False) -> str:
         """Ask the registry where the URI points; load, check and swap in a new version.
 
         Returns "unchanged", "swapped", "refused" (the old model keeps serving), "skipped" (the
         alias still points at a version refused before; `force` tries it again) or
         "unreachable" (the registry did not answer; whatever is loaded keeps serving).
+        `refresh` first has the model agent (if one stages for this process) poll the registry.
         """
         with self._lock:
             self.registry.last_poll_at = time.time()
             try:
-                info = self.resolve()
-            except Exception as exc:
+                return self._poll(force, refresh)
+            finally:
+                self._agent_health()
+
+    def _poll(self, force: bool, refresh: bool) -> str:
+        """`poll`, with the lock held."""
+        try:
+            if refresh:
+                self.source.refresh()
+            info = self.resolve()
+        except Exception as exc:
+            self._registry_failed(exc)
+            return "unreachable"
+        current = self.current
+        if current is not None and info.resolved_uri == current.info.resolved_uri:
+            self._registry_ok()
+            self._skip = None  # moving the alias away and back tries a refused one again
+            return "unchanged"
+        if not force and current is not None and info.resolved_uri == self._skip:
+            self._registry_ok()
+            return "skipped"
+        try:
+            loaded = self._load(info)
+        except Exception as exc:
+            if _is_transient(exc):  # the registry or artifact store went away mid-load
                 self._registry_failed(exc)
                 return "unreachable"
-            current = self.current
-            if current is not None and info.resolved_uri == current.info.resolved_uri:
-                self._registry_ok()
-                self._skip = None  # moving the alias away and back tries a refused one again
-                return "unchanged"
-            if not force and current is not None and info.resolved_uri == self._skip:
-                self._registry_ok()
-                return "skipped"
-            try:
-                loaded = self._load(info)
-            except Exception as exc:
-                if _is_transient(exc):  # the registry or artifact store went away mid-load
-                    self._registry_failed(exc)
-                    return "unreachable"
-                self._registry_ok()
-                self._refuse(info, exc)
-                return "refused"
             self._registry_ok()
-            self.current, self.reason, self._skip = loaded, "", None
-            metrics.model_loaded(loaded.info, reload=current is not None)
-            was = current.info.version if current is not None else None
-            log.info(
-                "model swapped in: %s (version %s, was %s)",
-                info.resolved_uri,
-                info.version,
-                was,
-                extra={"fields": {"event": "model_swapped", "version": info.version, "was": was}},
-            )
-            return "swapped"
+            self._refuse(info, exc)
+            return "refused"
+        self._registry_ok()
+        self.current, self.reason, self._skip = loaded, "", None
+        metrics.model_loaded(loaded.info, reload=current is not None)
+        was = current.info.version if current is not None else None
+        log.info(
+            "model swapped in: %s (version %s, was %s)",
+            info.resolved_uri,
+            info.version,
+            was,
+            extra={"fields": {"event": "model_swapped", "version": info.version, "was": was}},
+        )
+        return "swapped"
 
     def _refuse(self, info: ModelInfo, exc: Exception) -> None:
         reason = _describe(exc)
@@ -388,47 +615,17 @@ class ModelStore:
             )
         self.registry = RegistryHealth(last_poll_at=health.last_poll_at)
 
+    def _agent_health(self) -> None:
+        """Under the model agent, the registry's health is the agent's view of it."""
+        health = self.source.health()
+        if health:
+            known = RegistryHealth.__dataclass_fields__
+            self.registry = RegistryHealth(**{k: v for k, v in health.items() if k in known})
+
     def _load(self, info: ModelInfo | None = None) -> LoadedModel:
-        started = time.monotonic()
-        if info is None or info.resolved_uri.startswith("models:/"):
-            # MLflow resolves a registry version's LoggedModel through the global tracking URI,
-            # whatever download_artifacts is told: point it at ours (a baked path needs none).
-            mlflow.set_tracking_uri(self.tracking_uri)
         if info is None:
             info = self.resolve()
-        # One download: the pyfunc and the fast path both read this local copy, which is not
-        # needed once both are in memory (hot reloads would otherwise fill the temp dir).
-        with tempfile.TemporaryDirectory(prefix="serving-model-") as download:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=info.resolved_uri,
-                dst_path=download,
-                tracking_uri=self.tracking_uri,
-                registry_uri=self.tracking_uri,
-            )
-            pyfunc = mlflow.pyfunc.load_model(local)
-            raw = pyfunc.get_raw_model()
-            fast, fast_detail = load_fast_model(local, raw)
-        if fast is None:
-            log.warning("serving %s without the fast path: %s", info.resolved_uri, fast_detail)
-        spec = InputSpec.from_mlflow_schema(pyfunc.metadata.get_input_schema())
-        classes = [int(c) for c in getattr(raw, "classes_", [0, 1])]
-        loaded = LoadedModel(
-            pyfunc=pyfunc,
-            raw=raw,
-            spec=spec,
-            info=replace(
-                info,
-                loaded_at=time.time(),
-                inference="onnx" if fast is not None else "sklearn",
-                inference_detail=fast_detail,
-            ),
-            fast=fast,
-            probe_rows=tuple(example_rows(pyfunc, spec)),
-            positive_column=classes.index(1) if 1 in classes else len(classes) - 1,
-        )
-        self_check(loaded)
-        log.info("loaded %s in %.1f s", info.resolved_uri, time.monotonic() - started)
-        return loaded
+        return load_local(self.source.fetch(info), info)
 
     def start_watcher(self) -> None:
         """Start this process's poller thread (in each gunicorn worker, after the fork): it
@@ -444,6 +641,10 @@ class ModelStore:
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+
+    def stamp(self) -> int | None:
+        """Changes when the model agent staged something new (None without an agent)."""
+        return self.source.stamp()
 
     def status(self) -> dict[str, Any]:
         """The reload state /version reports next to the model's identity."""
@@ -477,18 +678,6 @@ class ModelStore:
         return self.get().predict(rows, proba)
 
 
-WARM_MODULES = ("mlflow.pyfunc", "mlflow.sklearn", "sklearn.ensemble", "sklearn.pipeline",
-                "sklearn.compose", "skops.io", "onnxruntime")  # fmt: skip
-
-
-def warm_imports() -> None:
-    """Import what loading a model needs (~9 s cold on 2 cores) when the first load failed, so
-    that workers forked from this process load fast once the registry answers."""
-    for name in WARM_MODULES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-
-
 def _describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."
@@ -500,7 +689,14 @@ def _is_transient(exc: BaseException) -> bool:
     for _ in range(20):  # the cause chain, bounded
         if seen is None:
             return False
-        if isinstance(seen, (requests.ConnectionError, requests.Timeout, ConnectionError)):
+        if isinstance(seen, (RegistryUnavailable, ConnectionError, TimeoutError)):
+            return True
+        if type(seen).__module__.startswith("requests") and type(seen).__name__ in (
+            "ConnectionError",
+            "Timeout",
+            "ConnectTimeout",
+            "ReadTimeout",
+        ):
             return True
         text = str(seen)
         if "Max retries exceeded" in text or "Connection refused" in text:
@@ -513,25 +709,23 @@ class SelfCheckFailed(Exception):
     pass
 
 
-def example_rows(pyfunc: Any, spec: InputSpec) -> list[dict[str, Any]]:
-    """The model's logged input example as typed rows, parsed as /predict parses a request."""
-    example = pyfunc.input_example
-    if example is None:
-        return []
-    frame = pd.DataFrame(example)
-    body = orjson.loads(frame.to_json(orient="columns"))
-    return parse_batch(body, spec, max_rows=len(frame) + 1).rows
-
-
 def self_check(model: LoadedModel) -> None:
-    """The model must answer its own logged input example through the /predict path, and agree
-    with MLflow's pyfunc on it."""
+    """The model must answer its own logged input example through the /predict path: labels
+    0/1 and probabilities in [0, 1]. The fast path has already proven itself against the
+    registered pipeline's answers (serving.fast); the plain model must agree with MLflow's pyfunc
+    on the example."""
     if not model.probe_rows:
         raise SelfCheckFailed("the model has no logged input example to check itself with")
-    frame = pd.DataFrame(model.pyfunc.input_example)
     labels, probabilities = model.predict(list(model.probe_rows), proba=True)
-    expected = [int(v) for v in np.asarray(model.pyfunc.predict(frame)).ravel()]
-    if labels != expected:
-        raise SelfCheckFailed(f"labels {labels} on the input example, pyfunc says {expected}")
+    if not set(labels) <= {0, 1}:
+        raise SelfCheckFailed(f"labels {labels} on the input example are not 0/1")
     if probabilities is None or not all(0.0 <= p <= 1.0 for p in probabilities):
         raise SelfCheckFailed(f"probabilities out of range on the input example: {probabilities}")
+    if model.fast is None:
+        import numpy as np
+        import pandas as pd
+
+        frame = pd.DataFrame(model.pyfunc.input_example)
+        expected = [int(v) for v in np.asarray(model.pyfunc.predict(frame)).ravel()]
+        if labels != expected:
+            raise SelfCheckFailed(f"labels {labels} on the input example, pyfunc says {expected}")

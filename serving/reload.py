@@ -1,7 +1,9 @@
 """The per-worker poller behind hot reload, the flag that spreads an operator's reload to every
 worker, and MLflow HTTP settings that keep a dead registry from stalling a poll for minutes.
 
-Each gunicorn worker runs one `Watcher` thread, started after the fork (never in the master):
+Each gunicorn worker runs one `Watcher` thread, started after the fork (never in the master).
+Under `python -m serving` the model agent (serving.agent) is the one that polls the registry;
+the watcher then also looks, every tick, at the agent's state file, and loads what it staged:
 
 - while no model is loaded it retries `ModelStore.poll` with an exponential backoff
   (`load_retry_seconds`, doubling up to `load_retry_max_seconds`);
@@ -72,7 +74,12 @@ class ReloadFlag:
         self.touched_here: int | None = None  # this process's own touch is not news to it
 
     @classmethod
-    def create(cls) -> ReloadFlag:
+    def create(cls, directory: Path | None = None) -> ReloadFlag:
+        """A flag in `directory` (its owner removes it), else in a temp dir removed at exit."""
+        if directory is not None:
+            flag = cls(directory / "reload")
+            flag.path.write_text("0")
+            return flag
         directory = Path(tempfile.mkdtemp(prefix="serving-reload-"))
         owner = os.getpid()
 
@@ -124,8 +131,12 @@ class Watcher:
         # model the master loaded at start, which may be older than where the alias points now.
         next_poll = time.monotonic()
         seen = flag.stamp() if flag is not None else None
+        staged = store.stamp()
         while not self._stop.wait(min(TICK, max(0.0, next_poll - time.monotonic()))):
             forced = False
+            stamp = store.stamp()  # the model agent staged something: look at once
+            if stamp != staged:
+                staged, next_poll = stamp, time.monotonic()
             if flag is not None:
                 stamp = flag.stamp()
                 if stamp != seen:

@@ -35,6 +35,19 @@ def _mlflow_error(exc: Any) -> ApiError:
     )
 
 
+def plain_model(model: LoadedModel) -> Any:
+    """The model's pyfunc (loaded on first use); 503 if it cannot load."""
+    try:
+        return model.pyfunc
+    except Exception as exc:
+        log.warning("cannot load the plain model for /invocations", exc_info=True)
+        raise ApiError(
+            "model_not_ready",
+            f"the plain model behind /invocations cannot load: {type(exc).__name__}",
+            status=503,
+        ) from None
+
+
 def parse_input(
     raw: bytes, mimetype: str, body: Any, model: LoadedModel
 ) -> tuple[Any, dict | None]:
@@ -45,7 +58,7 @@ def parse_input(
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc import scoring_server
 
-    pyfunc = model.pyfunc
+    pyfunc = plain_model(model)
     schema = pyfunc.metadata.get_input_schema()
     try:
         if mimetype == CSV_TYPE:

@@ -1,10 +1,14 @@
-"""serving/fast.py: the ONNX fast path returns exactly the registered champion's predictions."""
+"""serving/fast.py: the ONNX fast path returns exactly the registered champion's predictions,
+and proves it (against the answers the registered pipeline recorded) before it serves."""
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.fast import ONNX_PATH, PROBE_ROWS, FastModel, load_fast_model
+from serving.fast import ONNX_PATH, FastModel, load_fast_model
+from training.compile import CHECK_ROWS
 
 TOLERANCE = 1e-6
 INTS = ("Pclass", "SibSp", "Parch")
@@ -41,20 +46,6 @@ def contract_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def champion(registered_model) -> Any:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
-        mlflow.set_tracking_uri(registered_model.tracking_uri)
-        try:
-            pyfunc = mlflow.pyfunc.load_model(registered_model.champion_uri)
-            fast, reason = load_fast_model(registered_model.champion_uri, pyfunc.get_raw_model())
-        finally:
-            mlflow.set_tracking_uri(None)
-    assert fast is not None, reason
-    return pyfunc, pyfunc.get_raw_model(), fast
-
-
-@pytest.fixture(scope="module")
 def model_dir(registered_model, tmp_path_factory) -> Path:
     """The champion's model directory, downloaded."""
     with pytest.MonkeyPatch.context() as patch:
@@ -69,6 +60,15 @@ def model_dir(registered_model, tmp_path_factory) -> Path:
             )
         finally:
             mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def champion(model_dir: Path) -> Any:
+    pyfunc = mlflow.pyfunc.load_model(str(model_dir))
+    fast, reason = load_fast_model(model_dir)
+    assert fast is not None, reason
+    assert reason.startswith("onnx (float64 inputs), self-check on")
+    return pyfunc, pyfunc.get_raw_model(), fast
 
 
 def assert_parity(pipeline: Any, fast: FastModel, rows: list[dict[str, Any]]) -> None:
@@ -97,13 +97,32 @@ def test_every_passenger_matches_the_registered_model(
     assert [p[0] for _, p in one] == proba
 
 
-def test_loads_from_a_local_model_dir_too(champion, model_dir: Path) -> None:
-    _, pipeline, _ = champion
-    fast, reason = load_fast_model(model_dir, pipeline)
-    assert fast is not None, reason
-    assert reason.startswith("onnx (float64 inputs), self-check on")
+def test_the_graph_carries_the_pipelines_answers_on_awkward_rows(champion) -> None:
+    _, pipeline, fast = champion
+    check = json.loads(fast.metadata["check"])
+    assert check["rows"][-len(CHECK_ROWS) :] == CHECK_ROWS
+    frame = pd.DataFrame(check["rows"])
+    assert check["labels"] == pipeline.predict(frame).tolist()
+    assert check["probabilities"] == pipeline.predict_proba(frame)[:, 1].tolist()
     assert fast.predict([]) == ([], [])
-    assert_parity(pipeline, fast, PROBE_ROWS)
+    assert_parity(pipeline, fast, CHECK_ROWS)
+
+
+def test_the_fast_path_loads_without_mlflow_sklearn_or_pandas(model_dir: Path) -> None:
+    """What a serving worker imports to load and run the champion (a fresh interpreter)."""
+    script = (
+        "import sys; from pathlib import Path; from serving.fast import load_fast_model\n"
+        f"fast, reason = load_fast_model(Path({str(model_dir)!r}))\n"
+        "assert fast is not None, reason\n"
+        "fast.predict([{'Pclass': 1, 'Sex': 'female'}])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    imported = set(json.loads(done.stdout.strip().replace("'", '"')))
+    assert "onnxruntime" in imported
+    assert not imported & {"mlflow", "sklearn", "pandas", "skops", "scipy"}
 
 
 def near_thresholds(pipeline: Any) -> list[float]:
@@ -177,12 +196,12 @@ def _predict_in_child(fast: FastModel, rows: list[dict[str, Any]], queue: Any) -
 
 
 def test_fast_model_answers_after_fork(champion) -> None:
-    """gunicorn --preload forks workers after loading: the child gets its own session."""
+    """A model loaded before a fork answers in the child, on a session of its own."""
     _, _, fast = champion
-    expected = fast.predict(PROBE_ROWS)
+    expected = fast.predict(CHECK_ROWS)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    child = context.Process(target=_predict_in_child, args=(fast, PROBE_ROWS, queue))
+    child = context.Process(target=_predict_in_child, args=(fast, CHECK_ROWS, queue))
     child.start()
     result, own_session = queue.get(timeout=60)
     child.join(timeout=60)
@@ -191,48 +210,65 @@ def test_fast_model_answers_after_fork(champion) -> None:
     assert own_session
 
 
-def test_model_without_onnx_falls_back(champion, model_dir: Path, tmp_path: Path) -> None:
-    _, pipeline, _ = champion
+def test_model_without_onnx_falls_back(model_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     (copy / ONNX_PATH).unlink()
-    fast, reason = load_fast_model(copy, pipeline)
+    fast, reason = load_fast_model(copy)
     assert fast is None
     assert "no ONNX fast path" in reason
 
 
 def test_onnx_of_another_model_fails_the_self_check(
-    champion, model_dir: Path, tmp_path: Path, raw_train: pd.DataFrame
+    model_dir: Path, tmp_path: Path, raw_train: pd.DataFrame
 ) -> None:
+    """Another forest's graph, with this model's code reference and recorded answers."""
+    import onnx
+
     from training.compile import convert
     from training.config import TrainParams
     from training.train import fit
 
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    ours = onnx.load(str(model_dir / ONNX_PATH))
+    other = onnx.load_from_string(
+        convert(fit(raw_train, TrainParams(model="random_forest", n_estimators=5, seed=7)))
+    )
+    carried = {"features_code", "features_function", "check"}
+    for prop in ours.metadata_props:
+        if prop.key in carried:
+            other.metadata_props.add(key=prop.key, value=prop.value)
+    (copy / ONNX_PATH).write_bytes(other.SerializeToString())
+    fast, reason = load_fast_model(copy)
+    assert fast is None
+    assert reason.startswith("fast path unusable: ValueError: self-check:")
+
+
+def test_a_graph_compiled_without_serving_metadata_falls_back(
+    champion, model_dir: Path, tmp_path: Path
+) -> None:
+    from training.compile import convert
+
     _, pipeline, _ = champion
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
-    other = fit(raw_train, TrainParams(model="random_forest", n_estimators=5, seed=7))
-    (copy / ONNX_PATH).write_bytes(convert(other))
-    fast, reason = load_fast_model(copy, pipeline)
+    (copy / ONNX_PATH).write_bytes(convert(pipeline))
+    fast, reason = load_fast_model(copy)
     assert fast is None
-    assert reason.startswith("self-check:")
+    assert "lacks features_code, features_function, check" in reason
 
 
-def test_features_step_without_derive_rows_falls_back(champion, model_dir: Path) -> None:
-    _, pipeline, _ = champion
-
-    class OldFeatures:  # a model logged before derive_rows existed
-        def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-            return pipeline.named_steps["features"].transform(frame)
-
-    old = type("P", (), {"named_steps": {"features": OldFeatures()}})()
-    fast, reason = load_fast_model(model_dir, old)
+def test_missing_feature_code_falls_back(model_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    (copy / "code" / "training" / "passenger.py").unlink()
+    fast, reason = load_fast_model(copy)
     assert fast is None
-    assert "derive_rows" in reason
+    assert reason.startswith("fast path unusable: FileNotFoundError")
 
 
-def test_unreadable_location_falls_back(champion, tmp_path: Path) -> None:
-    _, pipeline, _ = champion
-    fast, reason = load_fast_model(tmp_path / "nowhere", pipeline)
+def test_unreadable_location_falls_back(tmp_path: Path) -> None:
+    fast, reason = load_fast_model(tmp_path / "nowhere")
     assert fast is None
-    assert reason.startswith("cannot read the model's files")
+    assert "no ONNX fast path" in reason

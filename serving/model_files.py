@@ -1,0 +1,75 @@
+"""Read a local MLflow model directory without MLflow: its input signature, its logged input
+example, and the registry identity staged or baked beside it.
+
+This is what a serving worker needs to answer /predict on the fast path; MLflow itself (and
+pandas) are only loaded for the plain model or /invocations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from serving.contract import Column, InputSpec, parse_batch
+from serving.staging import IDENTITY_FILE, IDENTITY_KEYS
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    spec: InputSpec
+    example_rows: tuple[dict[str, Any], ...]  # the logged input example, typed like a request
+    identity: dict[str, Any] | None  # registry.json: name, version, alias, run_id, source, tags
+
+
+def read_model_dir(model_dir: Path) -> ModelFiles:
+    """Raise (FileNotFoundError, ValueError) when the directory is not a usable model."""
+    mlmodel = yaml.load((model_dir / "MLmodel").read_text(), Loader=yaml.CSafeLoader)
+    if not isinstance(mlmodel, dict):
+        raise ValueError("MLmodel is not a mapping")
+    spec = spec_from_signature(mlmodel.get("signature") or {})
+    return ModelFiles(
+        spec=spec,
+        example_rows=tuple(example_rows(model_dir, mlmodel, spec)),
+        identity=read_identity(model_dir),
+    )
+
+
+def spec_from_signature(signature: dict[str, Any]) -> InputSpec:
+    """MLmodel's `signature.inputs` (a JSON list of column specs) -> InputSpec."""
+    inputs = signature.get("inputs")
+    columns = json.loads(inputs) if isinstance(inputs, str) else None
+    if not columns or not all(isinstance(c, dict) and c.get("name") for c in columns):
+        raise ValueError("the model has no input signature with named columns")
+    return InputSpec(
+        tuple(
+            Column(str(c["name"]), str(c["type"]), bool(c.get("required", True))) for c in columns
+        )
+    )
+
+
+def example_rows(model_dir: Path, mlmodel: dict[str, Any], spec: InputSpec) -> list[dict[str, Any]]:
+    """The logged input example (a DataFrame saved split- or records-oriented) as typed rows."""
+    info = mlmodel.get("saved_input_example_info") or {}
+    path = info.get("artifact_path")
+    if not path or info.get("type") != "dataframe" or not (model_dir / path).is_file():
+        return []
+    saved = json.loads((model_dir / path).read_text())
+    if isinstance(saved, dict) and "columns" in saved and "data" in saved:
+        records = [dict(zip(saved["columns"], values, strict=True)) for values in saved["data"]]
+    elif isinstance(saved, list):
+        records = saved
+    else:
+        return []
+    return parse_batch(records, spec, max_rows=len(records) + 1).rows
+
+
+def read_identity(model_dir: Path) -> dict[str, Any] | None:
+    path = model_dir / IDENTITY_FILE
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    return {key: saved.get(key) for key in IDENTITY_KEYS} | {"tags": saved.get("tags") or {}}
