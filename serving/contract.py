@@ -12,13 +12,20 @@ Values are typed by the schema: ``long``/``integer`` -> int, ``double``/``float`
 ``string`` -> str, ``boolean`` -> bool; null (or an absent cell) -> None, which only optional
 columns accept. Columns outside the schema are ignored. This path uses no pandas: a fast path
 consumes the typed rows directly. Every problem raises `ApiError` naming the column and row.
+
+The common shape (an object of columns that all hold the same row keys, every required column
+present) takes a shortcut that accepts values of the exact type as they are; anything else, and
+the first value that is not plainly valid, goes through the same checks in the same order, so
+both ways give the same batch or the same error.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -31,6 +38,7 @@ INT32 = (-(2**31), 2**31 - 1)
 # (orjson reads -9223372036854775809, outside int64, as the float -2**63).
 EXACT_FLOAT_INT = 2**53
 KINDS = {"long", "integer", "double", "float", "string", "boolean"}
+FINITE = (-sys.float_info.max, sys.float_info.max)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,17 @@ class InputSpec:
     def required(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
+    @cached_property
+    def _plan(self) -> tuple[tuple[Column, type, tuple[Any, Any] | None, Converter], ...]:
+        """Per column: the type taken as it is (within bounds, if any) and the full converter."""
+        return tuple(
+            (c, EXACT[c.kind], BOUNDS.get(c.kind), CONVERTERS[c.kind]) for c in self.columns
+        )
+
+    @cached_property
+    def _required(self) -> tuple[str, ...]:
+        return tuple(self.required)
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -88,6 +107,58 @@ def parse_body(raw: bytes, spec: InputSpec, max_rows: int) -> Batch:
 
 def parse_batch(body: Any, spec: InputSpec, max_rows: int) -> Batch:
     """A decoded JSON body -> `Batch`, or ApiError naming the first problem found."""
+    if type(body) is dict:
+        batch = _common_shape(body, spec, max_rows)
+        if batch is not None:
+            return batch
+    return _parse_any(body, spec, max_rows)
+
+
+def _common_shape(body: dict[str, Any], spec: InputSpec, max_rows: int) -> Batch | None:
+    """Columns that all hold the same row keys, every required one present: the batch; else None.
+
+    A value of its column's exact type (and range) is taken as it is; any other goes through its
+    converter, which raises what `_parse_any` would raise there (the shape checks that come first
+    in `_parse_any` all passed here). A null in a required column returns None: `_parse_any`
+    then names it.
+    """
+    keys = None
+    for cells in body.values():
+        if type(cells) is not dict:
+            return None
+        if keys is None:
+            keys = cells.keys()
+        elif cells.keys() != keys:  # same set: the union's order is the first column's
+            return None
+    if keys is None or len(keys) > max_rows:
+        return None
+    for name in spec._required:
+        if name not in body:
+            return None
+    index = list(keys)
+    rows: list[dict[str, Any]] = [{} for _ in index]
+    for column, exact, bounds, convert in spec._plan:
+        name = column.name
+        cells = body.get(name)
+        if cells is None:
+            for row in rows:
+                row[name] = None
+            continue
+        for key, row in zip(index, rows, strict=True):
+            value = cells[key]
+            if value is None:
+                if column.required:
+                    return None
+                row[name] = None
+            elif type(value) is exact and (bounds is None or bounds[0] <= value <= bounds[1]):
+                row[name] = value
+            else:
+                row[name] = convert(value, column, key)
+    return Batch(index=index, rows=rows)
+
+
+def _parse_any(body: Any, spec: InputSpec, max_rows: int) -> Batch:
+    """Any shape `parse_batch` accepts, checked step by step."""
     if isinstance(body, list):
         index, cells = _records(body, max_rows)
     elif isinstance(body, dict):
@@ -249,7 +320,10 @@ def _to_int(bounds: tuple[int, int]) -> Callable[[Any, Column, str], int]:
 def _to_float(value: Any, column: Column, row: str) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise _invalid(value, column, row, "a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int past a double's range (not from JSON: orjson reads a float)
+        number = math.inf
     if not math.isfinite(number):
         raise _invalid(value, column, row, "a finite number")
     return number
@@ -267,11 +341,27 @@ def _to_bool(value: Any, column: Column, row: str) -> bool:
     return value
 
 
-CONVERTERS: Mapping[str, Callable[[Any, Column, str], Any]] = {
+Converter = Callable[[Any, Column, str], Any]
+CONVERTERS: Mapping[str, Converter] = {
     "long": _to_int(INT64),
     "integer": _to_int(INT32),
     "double": _to_float,
     "float": _to_float,
     "string": _to_str,
     "boolean": _to_bool,
+}
+# The common-shape shortcut: a value of exactly this type (within BOUNDS) is already converted.
+EXACT: Mapping[str, type] = {
+    "long": int,
+    "integer": int,
+    "double": float,
+    "float": float,
+    "string": str,
+    "boolean": bool,
+}
+BOUNDS: Mapping[str, tuple[Any, Any]] = {
+    "long": INT64,
+    "integer": INT32,
+    "double": FINITE,  # inf is out of bounds, and nan compares false: both go to the converter
+    "float": FINITE,
 }

@@ -14,6 +14,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from serving import contract
 from serving.contract import Batch, InputSpec, parse_batch, parse_body
 from serving.errors import ApiError
 from training.signature import INPUT_SCHEMA
@@ -190,3 +191,67 @@ def test_integers_outside_int64_are_refused_not_rounded(number):
 def test_integral_floats_are_integers_while_exact(number):
     batch = parse_batch([{"Pclass": float(number), "Sex": "male"}], SPEC, MAX_ROWS)
     assert batch.rows[0]["Pclass"] == number and type(batch.rows[0]["Pclass"]) is int
+
+
+# -- the common-shape shortcut -------------------------------------------------------------------
+
+# Wrong types, nulls, nan and infinities, integers past int64 and past a double's exact range.
+odd_cells = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+EDGES = {  # just inside and just outside what each type takes as it is
+    "long": [2**63, -(2**63) - 1, 2**63 - 1, -(2**63), 2.0**53, 2.0**53 + 2, 3.0, 1.5, True],
+    "double": [math.inf, -math.inf, math.nan, 1e308, -0.0, 2**63, 2**1100, False],
+    "string": ["", 0, False],
+}
+
+
+@st.composite
+def same_key_columns(draw):
+    """{column: {row key: value}}, every column holding the same keys (the shortcut's shape):
+    mostly typed values and the required columns, with odd cells and gaps to hit every check."""
+    keys = draw(st.lists(st.text(max_size=3), unique=True, max_size=5))
+    columns = [c for c in SPEC.columns if draw(st.integers(0, 9)) < (9 if c.required else 5)]
+    extra = draw(st.lists(st.sampled_from(["PassengerId", "Ticket"]) | st.text(max_size=5)))
+    body = {}
+    for name, kind in [(c.name, c.kind) for c in columns] + [(name, None) for name in extra]:
+        cells = [draw(cell_values(kind, draw(st.integers(0, 9)))) for _ in keys]
+        body[name] = dict(zip(draw(st.permutations(keys)), cells, strict=True))
+    return {name: body[name] for name in draw(st.permutations(list(body)))}
+
+
+def cell_values(kind: str | None, pick: int) -> st.SearchStrategy:
+    """A column's cells: typed 7 times in 10, edge values 2 in 10, odd ones 1 in 10."""
+    if kind is None or pick < 1:
+        return odd_cells
+    return st.sampled_from(EDGES[kind]) if pick < 3 else VALUES[kind]
+
+
+def outcome(parse, body: dict) -> object:
+    try:
+        return parse(body, SPEC, 3)  # 3 rows at most: over the limit is drawn too
+    except ApiError as exc:
+        return (exc.status, exc.code, exc.message, exc.details)
+
+
+@settings(max_examples=400)
+@given(same_key_columns())
+def test_the_common_shape_shortcut_gives_what_the_full_checks_give(body):
+    expected = outcome(contract._parse_any, body)
+    assert outcome(parse_batch, body) == expected
+    if isinstance(expected, Batch):  # the same types too (1 == 1.0 == True)
+        got = parse_batch(body, SPEC, 3)
+        assert [list(map(type, r.values())) for r in got.rows] == [
+            list(map(type, r.values())) for r in expected.rows
+        ]
+
+
+VALID_ROW = {"Pclass": 3, "Sex": "male", "Age": 22.0, "SibSp": 1, "Parch": 0, "Fare": 7.25,
+             "Name": "Braund, Mr. Owen", "Cabin": None, "Embarked": "S"}  # fmt: skip
+
+
+def test_every_edge_value_in_every_column_agrees_with_the_full_checks():
+    for column in SPEC.columns:
+        for value in [*EDGES[column.kind], None, "3", 1, 1.0, True, [1], {"a": 1}]:
+            body = {name: {"0": v, "1": v} for name, v in VALID_ROW.items()}
+            body[column.name] = {"0": VALID_ROW[column.name], "1": value}
+            expected = outcome(contract._parse_any, body)
+            assert outcome(parse_batch, body) == expected, (column.name, value)
