@@ -47,8 +47,18 @@ def _number(value: Any) -> float:
         return math.nan
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN, or pandas' NA (whose comparisons have no truth value), without pandas."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except TypeError:
+        return True
+
+
 def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return None
     text = str(value).strip()
     return text or None

@@ -26,9 +26,9 @@ def test_env_then_flags():
     assert settings.tracking_uri == "sqlite:////tmp/x.db"
 
 
-def test_gunicorn_runs_preloaded_with_a_graceful_timeout():
+def test_each_gunicorn_worker_loads_its_own_app_with_a_graceful_timeout():
     options = gunicorn_options(Settings.from_env({}, graceful_timeout=7, threads=4))
-    assert options["preload_app"] is True and options["bind"] == "127.0.0.1:5000"
+    assert options["preload_app"] is False and options["bind"] == "127.0.0.1:5000"
     assert options["graceful_timeout"] == 7 and options["worker_class"] == "gthread"
 
 
