@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
 
     @app.get("/ready")
     def ready():
-        model = store.current
+        model = store.ensure()
         if model is None:
             return json_response({"ready": False, "reason": store.reason}, 503)
         try:  # ready means answering: the model predicts its own input example

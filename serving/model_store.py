@@ -397,6 +397,13 @@ class AgentSource:
         except OSError:
             return None
 
+    def staged(self) -> str | None:
+        """The resolved URI of what the agent published, if anything (read from disk)."""
+        if self.stamp() is None:
+            return None
+        model = self._read().get("model") or {}
+        return model.get("resolved_uri")
+
     def health(self) -> dict[str, Any] | None:
         return self._state.get("registry")
 
@@ -665,8 +672,20 @@ class ModelStore:
 
     # -- serving -------------------------------------------------------------------------------
 
-    def get(self) -> LoadedModel:
+    def ensure(self) -> LoadedModel | None:
+        """The loaded model; if none yet but the model agent has staged one, load it now (in
+        the calling request) instead of waiting for the watcher's next tick: a worker that
+        starts (or restarts) after the agent staged never answers 503 for want of a tick."""
         model = self.current
+        if model is None and isinstance(self.source, AgentSource):
+            staged = self.source.staged()
+            if staged is not None and staged != self._skip:  # not one refused already
+                self.poll()
+                model = self.current
+        return model
+
+    def get(self) -> LoadedModel:
+        model = self.ensure()
         if model is None:
             raise ModelNotReady(self.reason)
         return model

@@ -71,6 +71,14 @@ def test_workers_serve_the_fast_path_without_the_plain_stack_and_the_agent_is_ke
         assert "the model agent exited" in server.log.read_text(errors="replace")
 
 
+def test_once_ready_no_request_meets_a_worker_still_loading(serve, registered_model):
+    """Each worker loads what the agent staged; one that has not yet loads it in the request."""
+    with serve(registered_model.tracking_uri, reload_interval=0) as server:  # just ready
+        answers = [predict(server.url) for _ in range(40)]
+        assert [a.status_code for a in answers] == [200] * 40, answers[-1].text
+        assert {a.headers["X-Model-Version"] for a in answers} == {registered_model.version}
+
+
 def test_the_agent_stops_when_the_master_is_gone(serve, registered_model):
     with serve(registered_model.tracking_uri) as server:
         (agent,), _ = roles(server.process.pid)
