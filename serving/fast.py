@@ -57,20 +57,20 @@ class FastModel:
         self.metadata: dict[str, str] = dict(meta)
         numeric_names = [n for n in meta.get("numeric_inputs", "").split(",") if n]
         categorical_names = [n for n in meta.get("categorical_inputs", "").split(",") if n]
-        names = [i.name for i in inputs]
-        if not numeric_names or names != numeric_names + categorical_names:
-            raise ValueError(f"ONNX inputs {names} do not match its metadata")
+        if meta.get("input_layout") != "packed" or len(inputs) != 2:
+            raise ValueError("the graph's inputs are not packed (numeric, categorical)")
+        number, strings = inputs
+        if number.type not in _NUMBER_TYPES or strings.type != "tensor(string)":
+            raise ValueError(f"unexpected ONNX input types {number.type}, {strings.type}")
+        if number.shape[1:] != [len(numeric_names)] or strings.shape[1:] != [
+            len(categorical_names)
+        ]:
+            raise ValueError("the graph's input widths do not match its metadata")
         numeric, categorical = derive_rows([{}])
         if (len(numeric[0]), len(categorical[0])) != (len(numeric_names), len(categorical_names)):
             raise ValueError("the row function's columns do not match the ONNX inputs")
-        self.n_numeric = len(numeric_names)
-        types = {i.type for i in inputs[: self.n_numeric]}
-        if len(types) != 1 or next(iter(types)) not in _NUMBER_TYPES:
-            raise ValueError(f"unexpected numeric input types {types}")
-        if any(i.type != "tensor(string)" for i in inputs[self.n_numeric :]):
-            raise ValueError("categorical ONNX inputs must be strings")
-        self.input_names = names
-        self.numeric_dtype = _NUMBER_TYPES[next(iter(types))]
+        self.input_names = (number.name, strings.name)
+        self.numeric_dtype = _NUMBER_TYPES[number.type]
         classes = [int(c) for c in meta.get("classes", "0,1").split(",")]
         self.positive_column = classes.index(1)
 
@@ -89,13 +89,11 @@ class FastModel:
         if not rows:
             return [], []
         numeric, categorical = self._derive_rows(rows)
-        # One contiguous (n, 1) array per input column: transpose first, then slice rows.
-        num = np.array(numeric, dtype=np.float64).T.astype(self.numeric_dtype, order="C")
-        cat = np.array(categorical, dtype=object).T.copy()
-        feed = {}
-        for i, name in enumerate(self.input_names):
-            column = num[i] if i < self.n_numeric else cat[i - self.n_numeric]
-            feed[name] = column.reshape(-1, 1)
+        number, strings = self.input_names
+        feed = {
+            number: np.array(numeric, dtype=np.float64).astype(self.numeric_dtype, copy=False),
+            strings: np.array(categorical, dtype=object),
+        }
         labels, proba = self.session.run([LABEL_OUTPUT, PROBA_OUTPUT], feed)
         return labels.ravel().tolist(), proba[:, self.positive_column].astype(float).tolist()
 

@@ -138,3 +138,18 @@ def test_registered_version_carries_the_onnx_file(registry_env, tmp_path) -> Non
     local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path))
     onnx_bytes = (tmp_path / local / "extra_files" / "model.onnx").read_bytes()
     assert metadata(onnx_bytes)["numeric_dtype"] == "double"
+
+
+def test_the_graph_takes_one_numeric_and_one_string_input(raw_train: pd.DataFrame) -> None:
+    """Two inputs, not one per column: ONNX Runtime converts each input on every run."""
+    pipeline = fit(raw_train, TrainParams(model="random_forest", n_estimators=10))
+    onnx_bytes = compile_to_onnx(pipeline, raw_train.head(50))
+    assert metadata(onnx_bytes)["input_layout"] == "packed"
+    graph = onnx.load_from_string(onnx_bytes).graph
+    shapes = {
+        i.name: (i.type.tensor_type.elem_type, [d.dim_value for d in i.type.tensor_type.shape.dim])
+        for i in graph.input
+    }
+    numeric, strings = graph.input
+    assert shapes[numeric.name] == (onnx.TensorProto.DOUBLE, [0, 9])
+    assert shapes[strings.name] == (onnx.TensorProto.STRING, [0, 4])
