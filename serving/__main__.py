@@ -64,9 +64,10 @@ def gunicorn_options(settings: Settings, agent: AgentProcess | None = None) -> d
 def _worker_exit(server: Any, worker: Any) -> None:
     """End the worker without interpreter teardown, keeping its exit code.
 
-    gunicorn calls this once the worker has finished its requests. Native libraries the master
-    loaded before the fork (ONNX Runtime, Arrow) abort in their static destructors in a forked
-    child ('std::system_error: Invalid argument'), which turned every graceful stop into SIGABRT.
+    gunicorn calls this once the worker has finished its requests. Native libraries with static
+    destructors (ONNX Runtime, and Arrow when the plain model loads) have aborted at interpreter
+    teardown in a forked child ('std::system_error: Invalid argument'), turning a graceful stop
+    into SIGABRT; there is nothing left to tear down that the exit does not release.
     """
     exc = sys.exc_info()[1]
     code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 0

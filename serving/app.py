@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     settings = settings or Settings.from_env()
     if model_store is None:
         model_store = ModelStore.from_settings(settings)
-        model_store.reload_flag = ReloadFlag.create()  # made before the fork: workers share it
+        model_store.reload_flag = ReloadFlag.create()  # (python -m serving makes one per server)
         model_store.try_load()
     store = model_store
 

@@ -91,7 +91,7 @@ def _convert(name: str, raw: str, kind: type) -> Any:
 HELP = {
     "host": "interface to bind; 127.0.0.1 unless you mean to expose the server",
     "port": "TCP port to listen on",
-    "workers": "gunicorn worker processes (each shares the model loaded before the fork)",
+    "workers": "gunicorn worker processes (each loads the staged model from disk)",
     "threads": "threads per worker (1: gunicorn's sync worker, more: gthread)",
     "model_uri": "MLflow model URI to serve, e.g. models:/titanic@champion or models:/titanic/3",
     "tracking_uri": "MLflow tracking/registry URI (default: the embedded sqlite store at the "

@@ -127,8 +127,8 @@ class Watcher:
     def _run(self) -> None:
         store, flag = self.store, self.store.reload_flag
         backoff = Backoff(store.retry_seconds, store.retry_max_seconds)
-        # Poll at once: a worker forked (or re-forked after a crash) from the master holds the
-        # model the master loaded at start, which may be older than where the alias points now.
+        # Poll at once: whatever this process loaded at start may be older than where the alias
+        # points now.
         next_poll = time.monotonic()
         seen = flag.stamp() if flag is not None else None
         staged = store.stamp()
