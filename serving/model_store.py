@@ -588,6 +588,8 @@ class ModelStore:
         error = _describe(exc)
         if self.current is None:
             self.reason = f"cannot load {self.model_uri}: the registry is unreachable: {error}"
+        if isinstance(self.source, AgentSource):  # the agent counts and logs registry faults
+            return
         first = health.reachable
         health.reachable, health.error = False, error
         health.failing_since = health.failing_since or now
@@ -612,6 +614,8 @@ class ModelStore:
             )
 
     def _registry_ok(self) -> None:
+        if isinstance(self.source, AgentSource):  # the agent's view, copied by _agent_health
+            return
         health = self.registry
         if not health.reachable:
             log.info(
