@@ -9,8 +9,6 @@ reason, and (under gunicorn) each worker retries the load every `load_retry_seco
 from __future__ import annotations
 
 import logging
-import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -24,15 +22,15 @@ from serving.contract import decode_json, parse_batch
 from serving.deadline import limit_request_time
 from serving.errors import ApiError, json_response, register_error_handlers
 from serving.model_store import LoadedModel, ModelNotReady, ModelStore
+from serving.predict_lane import PredictLane
 from serving.reload import ReloadFlag
-from serving.request_log import log_request
+from serving.request_log import log_request, request_id
 
 log = logging.getLogger("serving.app")
 
 JSON_TYPES = {"application/json"}
 LENIENT_TYPES = {"", "application/x-www-form-urlencoded"}  # curl --data, or no header at all
 CSV_TYPE = scoring.CSV_TYPE
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
 
@@ -48,15 +46,14 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["serving"] = {"settings": settings, "store": store}
     register_error_handlers(app)
-    metrics.instrument(app, store)  # GET /metrics, and counts every request
+    recorder = metrics.instrument(app, store)  # GET /metrics, and counts every request
     openapi.register(app, settings, store)  # GET /openapi.json and /docs
 
     @app.before_request
     def _start() -> None:
         ctx = g._get_current_object()  # the proxies cost a lookup on every use: resolve once
         ctx.started = time.perf_counter()
-        sent = request.environ.get("HTTP_X_REQUEST_ID", "")
-        ctx.request_id = sent if REQUEST_ID.match(sent) else os.urandom(16).hex()
+        ctx.request_id = request_id(request.environ.get("HTTP_X_REQUEST_ID", ""))
         ctx.model = None
         ctx.rows = None
 
@@ -155,6 +152,15 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     # Hot reload and operator endpoints (serving.reload, serving.admin); request time limit.
     app.register_blueprint(admin_blueprint(store))
     limit_request_time(app, settings.request_timeout, endpoints=("predict", "invocations"))
+    # POST /predict's common case is answered below Flask, exactly as the view above answers it.
+    app.wsgi_app = PredictLane(  # type: ignore[method-assign]
+        app.wsgi_app,
+        store,
+        recorder,
+        max_rows=settings.max_rows,
+        max_body_bytes=settings.max_body_bytes,
+        request_timeout=settings.request_timeout,
+    )
     return app
 
 

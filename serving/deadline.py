@@ -88,15 +88,20 @@ def time_limited(view: Callable[..., Any], seconds: float) -> Callable[..., Any]
             finally:
                 _disarm()
         except RequestTimeout:
-            log.warning("request exceeded its time limit of %s s", seconds)
-            raise ApiError(
-                "timeout",
-                f"the request took longer than the server's limit of {seconds} s",
-                status=504,
-                limit_seconds=seconds,
-            ) from None
+            raise timeout_error(seconds) from None
 
     return limited
+
+
+def timeout_error(seconds: float) -> ApiError:
+    """The 504 a request over its time limit gets (logged as a warning)."""
+    log.warning("request exceeded its time limit of %s s", seconds)
+    return ApiError(
+        "timeout",
+        f"the request took longer than the server's limit of {seconds} s",
+        status=504,
+        limit_seconds=seconds,
+    )
 
 
 def limit_request_time(app: Flask, seconds: float, endpoints: Iterable[str]) -> None:

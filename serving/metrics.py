@@ -225,16 +225,56 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def instrument(app: Flask, store: Any) -> None:
-    """Count every request of `app`, and serve `GET /metrics`.
+class Recorder:
+    """Counts answered requests: status, latency, rows and predicted classes per endpoint.
+
+    Each label set's child is bound once: `.labels(...)` on every request costs more than `inc`.
+    """
+
+    def __init__(self) -> None:
+        self._instruments = _instruments()
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[str, Any] = {}
+        self._rows: dict[str, Any] = {}
+
+    def record(
+        self,
+        endpoint: str,
+        method: str,
+        status: int,
+        seconds: float,
+        rows: int | None = None,
+        predicted: Any = None,
+    ) -> None:
+        key = (endpoint, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self._instruments.requests.labels(
+                endpoint, method, str(status)
+            )
+        counter.inc()
+        latency = self._latencies.get(endpoint)
+        if latency is None:
+            latency = self._latencies[endpoint] = self._instruments.latency.labels(endpoint)
+        latency.observe(seconds)
+        if status != 200:
+            return
+        if rows:
+            rows_counter = self._rows.get(endpoint)
+            if rows_counter is None:
+                rows_counter = self._rows[endpoint] = self._instruments.rows.labels(endpoint)
+            rows_counter.inc(rows)
+        if predicted is not None:
+            count_predictions(endpoint, predicted)
+
+
+def instrument(app: Flask, store: Any) -> Recorder:
+    """Count every request of `app`, and serve `GET /metrics`; returns the recorder, for code
+    that answers requests outside Flask's hooks (serving.predict_lane).
 
     Handlers may set `g.rows` (rows answered) and `g.predicted` (the predicted labels).
     """
-    instruments = _instruments()
-    # Each label set's child, bound once: `.labels(...)` on every request costs more than `inc`.
-    counters: dict[tuple[str, str, int], Any] = {}
-    latencies: dict[str, Any] = {}
-    rows_counters: dict[str, Any] = {}
+    recorder = Recorder()
 
     @app.before_request
     def _metrics_start() -> None:
@@ -247,30 +287,19 @@ def instrument(app: Flask, store: Any) -> None:
         now = time.perf_counter()
         req, ctx = request._get_current_object(), g._get_current_object()  # one lookup each
         rule = req.url_rule
-        endpoint = rule.rule if rule is not None else UNMATCHED
-        status = response.status_code
-        key = (endpoint, req.method, status)
-        counter = counters.get(key)
-        if counter is None:
-            counter = counters[key] = instruments.requests.labels(*key[:2], str(status))
-        counter.inc()
-        latency = latencies.get(endpoint)
-        if latency is None:
-            latency = latencies[endpoint] = instruments.latency.labels(endpoint)
-        latency.observe(now - getattr(ctx, "metrics_started", now))
-        if status == 200:
-            rows = getattr(ctx, "rows", None)
-            if rows:
-                rows_counter = rows_counters.get(endpoint)
-                if rows_counter is None:
-                    rows_counter = rows_counters[endpoint] = instruments.rows.labels(endpoint)
-                rows_counter.inc(rows)
-            predicted = getattr(ctx, "predicted", None)
-            if predicted is not None:
-                count_predictions(endpoint, predicted)
+        recorder.record(
+            rule.rule if rule is not None else UNMATCHED,
+            req.method,
+            response.status_code,
+            now - getattr(ctx, "metrics_started", now),
+            getattr(ctx, "rows", None),
+            getattr(ctx, "predicted", None),
+        )
         return response
 
     @app.get("/metrics")
     def metrics() -> Response:
         body, content_type = render()
         return Response(body, status=200, headers={"Content-Type": content_type})
+
+    return recorder

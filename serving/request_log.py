@@ -10,6 +10,8 @@ path, record and all.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import time
 from typing import Any
@@ -17,6 +19,14 @@ from typing import Any
 import orjson
 
 ACCESS = logging.getLogger("serving.access")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+
+
+def request_id(sent: str) -> str:
+    """The client's X-Request-ID if it is a sane token, else a fresh random one."""
+    return sent if REQUEST_ID.match(sent) else os.urandom(16).hex()
+
+
 INFO = logging.INFO
 
 
