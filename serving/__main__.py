@@ -14,14 +14,11 @@ SIGTERM stops accepting, lets in-flight requests finish within `graceful_timeout
 
 from __future__ import annotations
 
-import atexit
 import gc
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +30,7 @@ from serving import metrics
 from serving.config import Settings, parse_settings
 from serving.reload import Backoff, ReloadFlag, set_mlflow_http_defaults
 from serving.request_log import configure_logging
+from serving.tempdirs import owned_temp_dir
 
 log = logging.getLogger("serving.server")
 
@@ -166,15 +164,7 @@ class ServingApplication(BaseApplication):
 
 def run_directory() -> Path:
     """A private directory for this server's agent state, staged models and reload flag."""
-    directory = Path(tempfile.mkdtemp(prefix="serving-run-"))
-    owner = os.getpid()
-
-    def remove() -> None:  # forked workers inherit atexit handlers: only the master cleans
-        if os.getpid() == owner:
-            shutil.rmtree(directory, ignore_errors=True)
-
-    atexit.register(remove)
-    return directory
+    return owned_temp_dir("serving-run-")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

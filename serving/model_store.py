@@ -33,7 +33,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +41,7 @@ from serving import metrics
 from serving.contract import InputSpec
 from serving.fast import FastModel, load_fast_model
 from serving.model_files import read_model_dir
-from serving.staging import (
-    ALIAS_URI,
-    IDENTITY_FILE,
-    StagingArea,
-    resolve,
-)
+from serving.staging import ALIAS_URI, IDENTITY_FILE, Resolved, StagingArea, resolve
 
 if TYPE_CHECKING:
     from serving.config import Settings
@@ -64,17 +59,10 @@ AGENT_WAIT_SECONDS = 30.0  # how long a forced reload waits for the agent's poll
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """Who the served model is: what /version answers and X-Model-Version carries."""
+class ModelInfo(Resolved):
+    """Who the served model is: what /version answers and X-Model-Version carries (the registry
+    identity `Resolved` holds, and how this process loaded it)."""
 
-    model_uri: str  # as configured, e.g. models:/titanic@champion
-    resolved_uri: str  # what was loaded, e.g. models:/titanic/3
-    name: str | None = None
-    version: str | None = None
-    alias: str | None = None
-    run_id: str | None = None
-    source: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
     loaded_at: float = 0.0
     inference: str = "sklearn"  # "onnx": the fast path; "sklearn": the plain pipeline
     inference_detail: str = ""  # the fast path's self-check, or why there is none
@@ -287,7 +275,27 @@ class RegistryHealth:
     _last_logged: float = 0.0
 
 
-class RegistrySource:
+class Source:
+    """Where versions come from: `resolve` (what the URI names now), `fetch` (its local
+    directory); an agent-backed source also refreshes, changes `stamp` and reports health."""
+
+    def resolve(self) -> ModelInfo:
+        raise NotImplementedError
+
+    def fetch(self, info: ModelInfo) -> Path:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Make `resolve` see the registry as it is now (a no-op unless an agent stages)."""
+
+    def stamp(self) -> int | None:
+        return None
+
+    def health(self) -> dict[str, Any] | None:
+        return None
+
+
+class RegistrySource(Source):
     """Resolve and download in this process, with MLflow (serving.staging)."""
 
     def __init__(self, model_uri: str, tracking_uri: str):
@@ -301,20 +309,11 @@ class RegistrySource:
     def fetch(self, info: ModelInfo) -> Path:
         if self._area is None:
             self._area = StagingArea()
-        found = resolve_identity(info)
+        found = Resolved(**{k: getattr(info, k) for k in Resolved.__dataclass_fields__})
         return self._area.stage(found, self.tracking_uri)
 
-    def refresh(self) -> None:
-        pass
 
-    def stamp(self) -> int | None:
-        return None
-
-    def health(self) -> dict[str, Any] | None:
-        return None
-
-
-class LocalSource:
+class LocalSource(Source):
     """A local model directory: its identity from the registry.json baked beside it, if any."""
 
     def __init__(self, model_uri: str):
@@ -336,17 +335,8 @@ class LocalSource:
     def fetch(self, info: ModelInfo) -> Path:
         return Path(self.model_uri)
 
-    def refresh(self) -> None:
-        pass
 
-    def stamp(self) -> int | None:
-        return None
-
-    def health(self) -> dict[str, Any] | None:
-        return None
-
-
-class AgentSource:
+class AgentSource(Source):
     """What the model agent (serving.agent) staged: read from its state file, no MLflow here."""
 
     def __init__(self, model_uri: str, directory: Path):
@@ -408,12 +398,6 @@ class AgentSource:
         return self._state.get("registry")
 
 
-def resolve_identity(info: ModelInfo) -> Any:
-    from serving.staging import Resolved
-
-    return Resolved(**{k: getattr(info, k) for k in Resolved.__dataclass_fields__})
-
-
 class ModelStore:
     def __init__(
         self,
@@ -437,7 +421,7 @@ class ModelStore:
         self._skip: str | None = None  # a refused resolved URI not to retry while the alias stays
         self._lock = threading.Lock()  # one load at a time per process
         self._watcher: Watcher | None = None
-        self.source: RegistrySource | LocalSource | AgentSource
+        self.source: Source
         if (Path(model_uri) / "MLmodel").is_file():
             self.source = LocalSource(model_uri)
         elif agent_dir is not None:

@@ -17,16 +17,15 @@ the watcher then also looks, every tick, at the agent's state file, and loads wh
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from serving.tempdirs import owned_temp_dir
 
 if TYPE_CHECKING:
     from serving.model_store import ModelStore
@@ -80,17 +79,7 @@ class ReloadFlag:
             flag = cls(directory / "reload")
             flag.path.write_text("0")
             return flag
-        directory = Path(tempfile.mkdtemp(prefix="serving-reload-"))
-        owner = os.getpid()
-
-        def remove() -> None:  # forked workers inherit atexit handlers: only the master cleans
-            if os.getpid() == owner:
-                shutil.rmtree(directory, ignore_errors=True)
-
-        atexit.register(remove)
-        flag = cls(directory / "reload")
-        flag.path.write_text("0")
-        return flag
+        return cls.create(owned_temp_dir("serving-reload-"))
 
     def stamp(self) -> int | None:
         try:

@@ -12,9 +12,7 @@ image, so the server loads both the same way (serving.model_files).
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -22,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from serving.tempdirs import owned_temp_dir
 
 ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
@@ -109,9 +109,7 @@ class StagingArea:
 
     def __init__(self, root: Path | None = None):
         if root is None:
-            root = Path(tempfile.mkdtemp(prefix="serving-models-"))
-            owner = os.getpid()
-            atexit.register(lambda: os.getpid() == owner and shutil.rmtree(root, True))
+            root = owned_temp_dir("serving-models-")
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
 
