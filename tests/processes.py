@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import requests
 
 from training.config import REPO_ROOT
@@ -101,3 +102,16 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> int:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     return process.returncode
+
+
+def server_roles(master: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """(model agents, gunicorn workers) among a `python -m serving` master's live children."""
+    agents, workers = [], []
+    for child in psutil.Process(master).children():
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:  # exited, not reaped yet
+                continue
+            (agents if "serving.agent" in " ".join(child.cmdline()) else workers).append(child)
+        except psutil.Error:  # exited meanwhile
+            continue
+    return agents, workers

@@ -13,23 +13,11 @@ import pytest
 import requests
 
 from tests.conftest import CONTRACT_REQUEST
+from tests.processes import server_roles
 
 pytestmark = pytest.mark.slow
 
 HEAVY = ("/sklearn/", "/pandas/", "/scipy/", "/pyarrow/")  # native libraries of the plain stack
-
-
-def roles(master: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
-    """(agents, workers) among the master's live children."""
-    agents, workers = [], []
-    for child in psutil.Process(master).children():
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                continue
-            (agents if "serving.agent" in " ".join(child.cmdline()) else workers).append(child)
-        except psutil.Error:  # exited meanwhile
-            continue
-    return agents, workers
 
 
 def mapped_heavy_libraries(process: psutil.Process) -> set[str]:
@@ -54,7 +42,7 @@ def test_workers_serve_the_fast_path_without_the_plain_stack_and_the_agent_is_ke
     serve, registered_model
 ):
     with serve(registered_model.tracking_uri) as server:
-        agents, workers = roles(server.process.pid)
+        agents, workers = server_roles(server.process.pid)
         assert len(agents) == 1 and len(workers) == 2
         assert predict(server.url).status_code == 200
         version = requests.get(server.url + "/version", timeout=10).json()
@@ -65,8 +53,8 @@ def test_workers_serve_the_fast_path_without_the_plain_stack_and_the_agent_is_ke
         # the agent dies: the workers keep serving and the master starts a new agent
         agents[0].send_signal(signal.SIGKILL)
         assert predict(server.url).status_code == 200
-        wait_until(lambda: len(roles(server.process.pid)[0]) == 1
-                   and roles(server.process.pid)[0][0].pid != agents[0].pid)  # fmt: skip
+        wait_until(lambda: len(server_roles(server.process.pid)[0]) == 1
+                   and server_roles(server.process.pid)[0][0].pid != agents[0].pid)  # fmt: skip
         assert predict(server.url).status_code == 200
         assert "the model agent exited" in server.log.read_text(errors="replace")
 
@@ -81,7 +69,7 @@ def test_once_ready_no_request_meets_a_worker_still_loading(serve, registered_mo
 
 def test_the_agent_stops_when_the_master_is_gone(serve, registered_model):
     with serve(registered_model.tracking_uri) as server:
-        (agent,), _ = roles(server.process.pid)
+        (agent,), _ = server_roles(server.process.pid)
         os.kill(server.process.pid, signal.SIGKILL)  # no graceful stop: the agent must notice
         agent.wait(timeout=10)
         assert not agent.is_running()

@@ -26,7 +26,14 @@ import requests
 from mlflow import MlflowClient
 
 from tests.conftest import CONTRACT_REQUEST
-from tests.processes import VENV_BIN, free_port, running, venv_env, wait_for_http
+from tests.processes import (
+    VENV_BIN,
+    free_port,
+    running,
+    server_roles,
+    venv_env,
+    wait_for_http,
+)
 from training.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -161,9 +168,8 @@ def log_lines(log: Path, text: str) -> list[dict]:
 
 
 def worker_pids(server) -> set[int]:
-    """gunicorn's workers: the master's children but the model agent."""
-    children = psutil.Process(server.process.pid).children()
-    return {child.pid for child in children if "serving.agent" not in child.cmdline()}
+    """gunicorn's live workers: the master's children but the model agent."""
+    return {worker.pid for worker in server_roles(server.process.pid)[1]}
 
 
 # -- 1. hot swap ------------------------------------------------------------------------------
