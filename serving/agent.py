@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -138,9 +139,11 @@ class Agent:
             return None
         return request if request and request != self.handled else None
 
-    def run(self, parent: int | None = None) -> None:
+    def run(self, parent: int | None = None, stop: threading.Event | None = None) -> None:
+        """Poll until the process `parent` is gone (or `stop` is set)."""
         next_poll = time.monotonic()
-        while parent is None or os.getppid() == parent:
+        stop = stop or threading.Event()
+        while (parent is None or os.getppid() == parent) and not stop.is_set():
             request = self._request()
             if request is None and time.monotonic() < next_poll:
                 time.sleep(TICK)

@@ -1,0 +1,110 @@
+"""serving/agent.py in-process, on a real sqlite registry copy: what it stages and publishes, and
+how a worker's store (AgentSource) follows it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from serving import staging
+from serving.agent import Agent
+from serving.model_store import ModelStore
+from tests.processes import free_port
+
+
+@pytest.fixture(scope="module")
+def registry(registered_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("agent-registry")
+    shutil.copy(registered_model.root / "mlflow.db", root / "mlflow.db")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    name = registered_model.name
+    source = client.get_model_version_download_uri(name, registered_model.version)
+    good = client.create_model_version(name, source, run_id=None).version
+    nowhere = client.create_model_version(name, str(root / "no-such-model"), run_id=None).version
+    client.set_registered_model_alias(name, "agent", registered_model.version)
+    return uri, client, name, registered_model.version, str(good), str(nowhere)
+
+
+def state(directory: Path) -> dict:
+    return json.loads((directory / "state.json").read_text())
+
+
+def test_the_agent_stages_what_the_alias_names_and_a_worker_loads_it(registry, tmp_path):
+    uri, client, name, original, good, nowhere = registry
+    agent = Agent(f"models:/{name}@agent", uri, tmp_path)
+    worker = ModelStore(f"models:/{name}@agent", uri, agent_dir=tmp_path)
+    assert worker.poll() == "unreachable" and "waiting for the model agent" in worker.reason
+
+    assert agent.poll() == "staged"
+    agent.publish()
+    published = state(tmp_path)["model"]
+    assert published["version"] == original and published["resolved_uri"].endswith(original)
+    assert (Path(published["path"]) / "MLmodel").is_file()
+    assert (Path(published["path"]) / staging.IDENTITY_FILE).is_file()
+    assert agent.poll() == "unchanged"
+
+    assert worker.poll() == "swapped"
+    assert worker.current.info.version == original and worker.current.fast is not None
+
+    client.set_registered_model_alias(name, "agent", good)
+    assert agent.poll() == "staged"
+    agent.publish()
+    assert worker.poll() == "swapped" and worker.current.info.version == good
+
+    # files the registry cannot give: published with the reason, refused by the worker
+    client.set_registered_model_alias(name, "agent", nowhere)
+    assert agent.poll() == "failed"
+    agent.publish()
+    assert state(tmp_path)["model"]["error"].startswith(f"cannot stage models:/{name}/{nowhere}")
+    assert worker.poll() == "refused" and worker.current.info.version == good
+    assert agent.poll() == "unchanged"  # not retried on every poll
+    assert agent.poll(force=True) == "failed"  # a forced reload tries it again
+    client.set_registered_model_alias(name, "agent", original)
+
+
+def test_staged_versions_beyond_the_last_few_are_removed(registry, tmp_path):
+    uri, _, name, original, _, _ = registry
+    agent = Agent(f"models:/{name}/{original}", uri, tmp_path)
+    for _ in range(staging.KEEP_STAGED + 2):
+        agent.staged = None  # stage again
+        assert agent.poll() == "staged"
+    assert len(list((tmp_path / "models").iterdir())) == staging.KEEP_STAGED
+
+
+def test_an_unreachable_registry_is_published_for_the_workers(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    agent = Agent("models:/titanic@champion", f"http://127.0.0.1:{free_port()}", tmp_path)
+    assert agent.poll() == "unreachable"
+    agent.poll()
+    agent.publish()
+    registry = state(tmp_path)["registry"]
+    assert registry["reachable"] is False and registry["failed_polls"] == 2
+    worker = ModelStore("models:/titanic@champion", "unused", agent_dir=tmp_path)
+    assert worker.poll() == "unreachable"
+    assert worker.status()["reload"]["registry"]["failed_polls"] == 2
+
+
+def test_a_forced_reload_waits_for_the_agents_poll(registry, tmp_path):
+    uri, client, name, original, good, _ = registry
+    agent = Agent(f"models:/{name}@agent", uri, tmp_path, reload_interval=0)
+    worker = ModelStore(f"models:/{name}@agent", uri, agent_dir=tmp_path)
+    stop = threading.Event()
+    loop = threading.Thread(target=agent.run, kwargs={"stop": stop}, daemon=True)
+    loop.start()
+    try:
+        assert worker.poll(refresh=True) == "swapped"  # the agent polled because it was asked
+        assert worker.current.info.version == original
+        client.set_registered_model_alias(name, "agent", good)
+        assert worker.poll() == "unchanged"  # no polling (interval 0): nothing staged yet
+        assert worker.poll(force=True, refresh=True) == "swapped"
+        assert worker.current.info.version == good
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+        client.set_registered_model_alias(name, "agent", original)
