@@ -21,6 +21,7 @@ both ways give the same batch or the same error.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Callable, Mapping
@@ -60,11 +61,18 @@ class InputSpec:
             raise ValueError(f"unsupported input column types: {', '.join(unsupported)}")
 
     @classmethod
-    def from_mlflow_schema(cls, schema: Any) -> InputSpec:
-        """From an `mlflow.types.Schema` of named ColSpecs (a model's input signature)."""
-        if schema is None or not schema.has_input_names():
+    def from_signature_json(cls, inputs: str | None) -> InputSpec:
+        """From a model signature's inputs as MLmodel stores them (`Schema.to_json()`): a JSON
+        list of named column specs."""
+        columns = json.loads(inputs) if isinstance(inputs, str) else None
+        if not columns or not all(isinstance(c, dict) and c.get("name") for c in columns):
             raise ValueError("the model has no input signature with named columns")
-        return cls(tuple(Column(c.name, c.type.name, c.required) for c in schema.inputs))
+        return cls(
+            tuple(
+                Column(str(c["name"]), str(c["type"]), bool(c.get("required", True)))
+                for c in columns
+            )
+        )
 
     @property
     def names(self) -> list[str]:

@@ -1,5 +1,5 @@
 """Read a local MLflow model directory without MLflow: its input signature, its logged input
-example, and the registry identity staged or baked beside it.
+example, its plain model file, and the registry identity staged or baked beside it.
 
 This is what a serving worker needs to answer /predict on the fast path; MLflow itself (and
 pandas) are only loaded for the plain model or /invocations.
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from serving.contract import Column, InputSpec, parse_batch
+from serving.contract import InputSpec, parse_batch
 from serving.staging import IDENTITY_FILE, IDENTITY_KEYS
 
 
@@ -22,7 +22,7 @@ from serving.staging import IDENTITY_FILE, IDENTITY_KEYS
 class ModelFiles:
     spec: InputSpec
     example_rows: tuple[dict[str, Any], ...]  # the logged input example, typed like a request
-    identity: dict[str, Any] | None  # registry.json: name, version, alias, run_id, source, tags
+    skops_file: str | None  # the sklearn flavor's skops file, if it is saved with skops
 
 
 def read_model_dir(model_dir: Path) -> ModelFiles:
@@ -30,24 +30,13 @@ def read_model_dir(model_dir: Path) -> ModelFiles:
     mlmodel = yaml.load((model_dir / "MLmodel").read_text(), Loader=yaml.CSafeLoader)
     if not isinstance(mlmodel, dict):
         raise ValueError("MLmodel is not a mapping")
-    spec = spec_from_signature(mlmodel.get("signature") or {})
+    spec = InputSpec.from_signature_json((mlmodel.get("signature") or {}).get("inputs"))
+    flavor = (mlmodel.get("flavors") or {}).get("sklearn") or {}
+    skops = flavor.get("serialization_format") == "skops" and flavor.get("pickled_model")
     return ModelFiles(
         spec=spec,
         example_rows=tuple(example_rows(model_dir, mlmodel, spec)),
-        identity=read_identity(model_dir),
-    )
-
-
-def spec_from_signature(signature: dict[str, Any]) -> InputSpec:
-    """MLmodel's `signature.inputs` (a JSON list of column specs) -> InputSpec."""
-    inputs = signature.get("inputs")
-    columns = json.loads(inputs) if isinstance(inputs, str) else None
-    if not columns or not all(isinstance(c, dict) and c.get("name") for c in columns):
-        raise ValueError("the model has no input signature with named columns")
-    return InputSpec(
-        tuple(
-            Column(str(c["name"]), str(c["type"]), bool(c.get("required", True))) for c in columns
-        )
+        skops_file=skops or None,
     )
 
 

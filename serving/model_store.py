@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 from serving import metrics
 from serving.contract import InputSpec
 from serving.fast import FastModel, load_fast_model
-from serving.model_files import read_model_dir
-from serving.staging import ALIAS_URI, IDENTITY_FILE, Resolved, StagingArea, resolve
+from serving.model_files import ModelFiles, read_identity, read_model_dir
+from serving.staging import ALIAS_URI, Resolved, StagingArea, resolve
 
 if TYPE_CHECKING:
     from serving.config import Settings
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("serving.model_store")
 
-BAKED_IDENTITY = IDENTITY_FILE  # beside MLmodel in a baked model directory
 LINEAGE_TAGS = ("git_commit", "git_dirty", "dvc_data_hash", "dvc_exp_name")
 MAX_REASON = 500  # characters of an exception message kept in a refusal or a not-ready reason
 REMIND_SECONDS = 300.0  # a registry failure streak is logged again this often, not on every poll
@@ -109,10 +108,6 @@ class PlainModel:
         self.model_dir = model_dir
         self._lock = threading.Lock()
         self._pyfunc: Any = None
-
-    @property
-    def loaded(self) -> bool:
-        return self._pyfunc is not None
 
     @property
     def pyfunc(self) -> Any:
@@ -201,7 +196,7 @@ def load_local(model_dir: Path, info: ModelInfo, fast_path: bool = True) -> Load
         classes = [int(c) for c in getattr(plain.pyfunc.get_raw_model(), "classes_", [0, 1])]
         positive = classes.index(1) if 1 in classes else len(classes) - 1
     else:
-        check_plain_model_file(model_dir)  # /invocations loads it later: it must be intact now
+        check_plain_model_file(model_dir, files)  # /invocations loads it later: intact now
         positive = fast.positive_column
     loaded = LoadedModel(
         spec=files.spec,
@@ -222,27 +217,23 @@ def load_local(model_dir: Path, info: ModelInfo, fast_path: bool = True) -> Load
     return loaded
 
 
-def check_plain_model_file(model_dir: Path) -> None:
-    """Raise SelfCheckFailed unless the sklearn flavor's skops file is an intact archive (every
-    member's CRC checked) with its schema: what `mlflow.pyfunc.load_model` would read, checked
-    without loading scikit-learn. Other serialization formats are not inspected here."""
+def check_plain_model_file(model_dir: Path, files: ModelFiles) -> None:
+    """Raise SelfCheckFailed unless the skops file is an intact archive (every member's CRC
+    checked) with its schema: what `mlflow.pyfunc.load_model` would read, checked without
+    loading scikit-learn. Other serialization formats are not inspected here."""
     import zipfile
 
-    import yaml
-
-    mlmodel = yaml.load((model_dir / "MLmodel").read_text(), Loader=yaml.CSafeLoader)
-    flavor = (mlmodel.get("flavors") or {}).get("sklearn") or {}
-    if flavor.get("serialization_format") != "skops" or not flavor.get("pickled_model"):
+    if files.skops_file is None:
         return
-    name = flavor["pickled_model"]
     try:
-        with zipfile.ZipFile(model_dir / name) as archive:
+        with zipfile.ZipFile(model_dir / files.skops_file) as archive:
             damaged = archive.testzip()
             if damaged is not None:
                 raise zipfile.BadZipFile(f"member {damaged} is damaged")
             json.loads(archive.read("schema.json"))
     except Exception as exc:
-        raise SelfCheckFailed(f"the model file {name} is unreadable: {_describe(exc)}") from None
+        reason = f"the model file {files.skops_file} is unreadable: {_describe(exc)}"
+        raise SelfCheckFailed(reason) from None
 
 
 class ModelNotReady(Exception):
@@ -320,17 +311,8 @@ class LocalSource(Source):
         self.model_uri = model_uri
 
     def resolve(self) -> ModelInfo:
-        path = Path(self.model_uri) / IDENTITY_FILE
-        if path.is_file():
-            saved = json.loads(path.read_text())
-            fields = {k: saved.get(k) for k in ("name", "version", "alias", "run_id", "source")}
-            return ModelInfo(
-                model_uri=self.model_uri,
-                resolved_uri=self.model_uri,
-                tags=saved.get("tags") or {},
-                **fields,
-            )
-        return ModelInfo(model_uri=self.model_uri, resolved_uri=self.model_uri)
+        identity = read_identity(Path(self.model_uri)) or {}
+        return ModelInfo(model_uri=self.model_uri, resolved_uri=self.model_uri, **identity)
 
     def fetch(self, info: ModelInfo) -> Path:
         return Path(self.model_uri)

@@ -19,7 +19,7 @@ from serving.contract import Batch, InputSpec, parse_batch, parse_body
 from serving.errors import ApiError
 from training.signature import INPUT_SCHEMA
 
-SPEC = InputSpec.from_mlflow_schema(INPUT_SCHEMA)
+SPEC = InputSpec.from_signature_json(INPUT_SCHEMA.to_json())
 MAX_ROWS = 50
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()

@@ -89,6 +89,6 @@ def test_row_limit_and_undecodable_bodies():
 def test_the_spec_comes_from_the_models_signature():
     from training.signature import INPUT_SCHEMA  # the test may look at training; serving may not
 
-    spec = InputSpec.from_mlflow_schema(INPUT_SCHEMA)
+    spec = InputSpec.from_signature_json(INPUT_SCHEMA.to_json())
     assert spec.required == ["Pclass", "Sex"]
     assert {c.name: c.kind for c in spec.columns}["Age"] == "double"
