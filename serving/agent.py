@@ -27,6 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from serving.model_store import RegistryHealth, is_transient
 from serving.reload import Backoff, set_mlflow_http_defaults
 from serving.request_log import configure_logging
 from serving.staging import ALIAS_URI, StagingArea, resolve
@@ -36,7 +37,6 @@ log = logging.getLogger("serving.agent")
 STATE = "state.json"
 REQUEST = "request"
 TICK = 0.1  # seconds between looks at the request file and the parent
-REMIND_SECONDS = 300.0
 
 
 class Agent:
@@ -55,10 +55,8 @@ class Agent:
         self.backoff = Backoff(retry_seconds, retry_max_seconds)
         self.area = StagingArea(directory / "models")
         self.staged: dict[str, Any] | None = None  # ModelInfo fields + path of what is staged
-        self.registry: dict[str, Any] = {"reachable": True, "error": None, "failing_since": None,
-                                         "failed_polls": 0, "last_poll_at": None}  # fmt: skip
+        self.registry = RegistryHealth()
         self.handled: str | None = None
-        self._logged_at = 0.0
 
     @property
     def watches_alias(self) -> bool:
@@ -69,7 +67,7 @@ class Agent:
         failed (its files could not be staged: published with the reason, so that the workers
         refuse it as they refuse a version that does not load; `force` tries it again)."""
         now = time.time()
-        self.registry["last_poll_at"] = now
+        self.registry.last_poll_at = now
         try:
             found = resolve(self.model_uri, self.tracking_uri)
         except Exception as exc:  # not answering, or no such alias (yet): retried
@@ -83,7 +81,7 @@ class Agent:
         try:
             path = self.area.stage(found, self.tracking_uri)
         except Exception as exc:
-            if _is_transient(exc):  # the registry or artifact store went away mid-download
+            if is_transient(exc):  # the registry or artifact store went away mid-download
                 self._unreachable(exc, now)
                 return "unreachable"
             error = f"cannot stage {found.resolved_uri}: {type(exc).__name__}: {exc}"[:500]
@@ -101,22 +99,16 @@ class Agent:
         return "staged"
 
     def _reachable(self) -> None:
-        if not self.registry["reachable"]:
-            failed = self.registry["failed_polls"]
+        failed = self.registry.recovered()
+        if failed:
             log.info("registry reachable again after %d failed polls", failed)
-        self.registry.update(reachable=True, error=None, failing_since=None, failed_polls=0)
 
     def _unreachable(self, exc: Exception, now: float) -> None:
-        first = self.registry["reachable"]
         error = f"{type(exc).__name__}: {exc}"[:500]
-        self.registry.update(reachable=False, error=error)
-        self.registry["failing_since"] = self.registry["failing_since"] or now
-        self.registry["failed_polls"] += 1
-        if first or now - self._logged_at >= REMIND_SECONDS:
-            self._logged_at = now
+        if self.registry.failed(error, now):
             log.warning(
                 "registry poll failed (%d in a row): %s",
-                self.registry["failed_polls"],
+                self.registry.failed_polls,
                 error,
                 extra={"fields": {"event": "registry_unreachable"}},
             )
@@ -124,7 +116,7 @@ class Agent:
     def publish(self) -> None:
         state = {
             "model": self.staged,
-            "registry": self.registry,
+            "registry": self.registry.public(),
             "handled": self.handled,
             "agent_pid": os.getpid(),
         }
@@ -163,12 +155,6 @@ class Agent:
             interval = self.reload_interval if self.watches_alias else 0
             next_poll = time.monotonic() + (interval if interval > 0 else float("inf"))
         log.info("the server's master is gone: the model agent stops")
-
-
-def _is_transient(exc: BaseException) -> bool:
-    from serving.model_store import _is_transient as transient
-
-    return transient(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
@@ -256,7 +257,11 @@ class Refusal:
 
 @dataclass
 class RegistryHealth:
-    """The poller's view of the registry: reachable, or failing since when and how often."""
+    """The poller's view of the registry: reachable, or failing since when and how often.
+
+    The store and the model agent both keep one: `failed` and `recovered` do the counting, and
+    say when a failure streak is worth a log line (its first poll, then every REMIND_SECONDS).
+    """
 
     reachable: bool = True
     error: str | None = None
@@ -265,10 +270,34 @@ class RegistryHealth:
     last_poll_at: float | None = None
     _last_logged: float = 0.0
 
+    def failed(self, error: str, now: float) -> bool:
+        """Count a failed poll; True if this one should be logged."""
+        first = self.reachable
+        self.reachable, self.error = False, error
+        self.failing_since = self.failing_since or now
+        self.failed_polls += 1
+        if first or now - self._last_logged >= REMIND_SECONDS:
+            self._last_logged = now
+            return True
+        return False
+
+    def recovered(self) -> int:
+        """Reset after a poll that got an answer; the failed polls of the streak it ended."""
+        failed = 0 if self.reachable else self.failed_polls
+        self.reachable, self.error, self.failing_since, self.failed_polls = True, None, None, 0
+        return failed
+
+    def public(self) -> dict[str, Any]:
+        """What /version and the agent's state file report."""
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
 
 class Source:
     """Where versions come from: `resolve` (what the URI names now), `fetch` (its local
-    directory); an agent-backed source also refreshes, changes `stamp` and reports health."""
+    directory); an agent-backed source also refreshes, changes `stamp`, says what it `staged`
+    and reports the registry's health (then the store does not count registry faults itself)."""
+
+    reports_health = False
 
     def resolve(self) -> ModelInfo:
         raise NotImplementedError
@@ -280,6 +309,10 @@ class Source:
         """Make `resolve` see the registry as it is now (a no-op unless an agent stages)."""
 
     def stamp(self) -> int | None:
+        return None
+
+    def staged(self) -> str | None:
+        """The resolved URI of a version ready to load without the registry, if known."""
         return None
 
     def health(self) -> dict[str, Any] | None:
@@ -320,6 +353,8 @@ class LocalSource(Source):
 
 class AgentSource(Source):
     """What the model agent (serving.agent) staged: read from its state file, no MLflow here."""
+
+    reports_health = True
 
     def __init__(self, model_uri: str, directory: Path):
         self.model_uri = model_uri
@@ -391,7 +426,6 @@ class ModelStore:
         agent_dir: Path | None = None,
     ):
         self.model_uri = model_uri
-        self.tracking_uri = tracking_uri
         self.retry_seconds = retry_seconds
         self.retry_max_seconds = retry_max_seconds
         self.reload_interval = reload_interval
@@ -421,16 +455,6 @@ class ModelStore:
             reload_interval=settings.reload_interval,
             agent_dir=agent_dir,
         )
-
-    @property
-    def tracking_uri(self) -> str:
-        return self._tracking_uri
-
-    @tracking_uri.setter
-    def tracking_uri(self, value: str) -> None:
-        self._tracking_uri = value
-        if isinstance(getattr(self, "source", None), RegistrySource):
-            self.source.tracking_uri = value
 
     @property
     def watches_alias(self) -> bool:
@@ -506,7 +530,7 @@ class ModelStore:
         try:
             loaded = self._load(info)
         except Exception as exc:
-            if _is_transient(exc):  # the registry or artifact store went away mid-load
+            if is_transient(exc):  # the registry or artifact store went away mid-load
                 self._registry_failed(exc)
                 return "unreachable"
             self._registry_ok()
@@ -554,14 +578,9 @@ class ModelStore:
         error = _describe(exc)
         if self.current is None:
             self.reason = f"cannot load {self.model_uri}: the registry is unreachable: {error}"
-        if isinstance(self.source, AgentSource):  # the agent counts and logs registry faults
+        if self.source.reports_health:  # the agent counts and logs registry faults
             return
-        first = health.reachable
-        health.reachable, health.error = False, error
-        health.failing_since = health.failing_since or now
-        health.failed_polls += 1
-        if first or now - health._last_logged >= REMIND_SECONDS:
-            health._last_logged = now
+        if health.failed(error, now):
             serving = self.current.info.version if self.current is not None else None
             log.warning(
                 "registry poll failed (%d in a row since %.0f s ago): %s; serving version %s; "
@@ -580,24 +599,24 @@ class ModelStore:
             )
 
     def _registry_ok(self) -> None:
-        if isinstance(self.source, AgentSource):  # the agent's view, copied by _agent_health
+        if self.source.reports_health:  # the agent's view, copied by _agent_health
             return
         health = self.registry
-        if not health.reachable:
+        since = health.failing_since
+        failed = health.recovered()
+        if failed:
             log.info(
                 "registry reachable again after %d failed polls over %.1f s",
-                health.failed_polls,
-                time.time() - (health.failing_since or time.time()),
-                extra={"fields": {"event": "registry_back", "failed_polls": health.failed_polls}},
+                failed,
+                time.time() - (since or time.time()),
+                extra={"fields": {"event": "registry_back", "failed_polls": failed}},
             )
-        self.registry = RegistryHealth(last_poll_at=health.last_poll_at)
 
     def _agent_health(self) -> None:
         """Under the model agent, the registry's health is the agent's view of it."""
         health = self.source.health()
         if health:
-            known = RegistryHealth.__dataclass_fields__
-            self.registry = RegistryHealth(**{k: v for k, v in health.items() if k in known})
+            self.registry = RegistryHealth(**health)
 
     def _load(self, info: ModelInfo | None = None) -> LoadedModel:
         if info is None:
@@ -630,13 +649,7 @@ class ModelStore:
             "reload": {
                 "interval_seconds": self.reload_interval if self.watches_alias else 0,
                 "refused": asdict(self.refused) if self.refused is not None else None,
-                "registry": {
-                    "reachable": health.reachable,
-                    "error": health.error,
-                    "failing_since": health.failing_since,
-                    "failed_polls": health.failed_polls,
-                    "last_poll_at": health.last_poll_at,
-                },
+                "registry": health.public(),
             }
         }
 
@@ -647,7 +660,7 @@ class ModelStore:
         the calling request) instead of waiting for the watcher's next tick: a worker that
         starts (or restarts) after the agent staged never answers 503 for want of a tick."""
         model = self.current
-        if model is None and isinstance(self.source, AgentSource):
+        if model is None:
             staged = self.source.staged()
             if staged is not None and staged != self._skip:  # not one refused already
                 self.poll()
@@ -672,7 +685,7 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."
 
 
-def _is_transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException) -> bool:
     """Did this fail because a server did not answer (not because the model is bad)?"""
     seen: BaseException | None = exc
     for _ in range(20):  # the cause chain, bounded
@@ -680,12 +693,8 @@ def _is_transient(exc: BaseException) -> bool:
             return False
         if isinstance(seen, (RegistryUnavailable, ConnectionError, TimeoutError)):
             return True
-        if type(seen).__module__.startswith("requests") and type(seen).__name__ in (
-            "ConnectionError",
-            "Timeout",
-            "ConnectTimeout",
-            "ReadTimeout",
-        ):
+        requests = sys.modules.get("requests")  # loaded by whatever raised one of its errors
+        if requests is not None and isinstance(seen, (requests.ConnectionError, requests.Timeout)):
             return True
         text = str(seen)
         if "Max retries exceeded" in text or "Connection refused" in text:

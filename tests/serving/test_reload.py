@@ -65,14 +65,14 @@ def test_an_unreachable_registry_keeps_the_model_and_logs_once_per_streak(regist
     client.set_registered_model_alias(name, "champion", original)
     store = ModelStore(f"models:/{name}@champion", uri)
     store.load()
-    store.tracking_uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    store.source.tracking_uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with (
         pytest.MonkeyPatch.context() as patch,
         caplog.at_level(logging.INFO, logger="serving.model_store"),
     ):
         patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         results = [store.poll() for _ in range(4)]
-        store.tracking_uri = uri
+        store.source.tracking_uri = uri
         assert store.poll() == "unchanged"
     assert results == ["unreachable"] * 4
     assert store.current.info.version == original
