@@ -81,12 +81,8 @@ def time_limited(view: Callable[..., Any], seconds: float) -> Callable[..., Any]
     @functools.wraps(view)
     def limited(*args: Any, **kwargs: Any) -> Any:
         try:
-            if not _arm(seconds):
+            with deadline(seconds):
                 return view(*args, **kwargs)
-            try:
-                return view(*args, **kwargs)
-            finally:
-                _disarm()
         except RequestTimeout:
             raise timeout_error(seconds) from None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -101,7 +102,7 @@ class PredictLane:
         ]
         if version is not None:
             headers.append(("X-Model-Version", version))
-        start_response(f"{status} {'OK' if status == 200 else 'GATEWAY TIMEOUT'}", headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         rows = len(labels) if labels is not None else None
         log_request(
             method="POST",
