@@ -250,29 +250,16 @@ def convert(pipeline: Pipeline, numeric_dtype: str = "double") -> bytes:
     return onx.SerializeToString()
 
 
-def _session(onnx_bytes: bytes) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
-
-
 def onnx_predict(
     onnx_bytes: bytes, pipeline: Pipeline, rows: Sequence[Mapping[str, Any]]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, P(class 1)) from the ONNX graph, features derived in plain Python."""
-    _, categorical_names = feature_columns(pipeline)
-    numeric, categorical = pipeline.named_steps["features"].derive_rows(rows)
-    session = _session(onnx_bytes)
-    number, strings = session.get_inputs()
-    dtype = np.float64 if number.type == "tensor(double)" else np.float32
-    num = np.asarray(numeric, dtype=np.float64).astype(dtype).reshape(len(rows), -1)
-    cat = np.asarray(categorical, dtype=object).reshape(len(rows), len(categorical_names))
-    labels, proba = session.run([LABEL_OUTPUT, PROBA_OUTPUT], {number.name: num, strings.name: cat})
-    return np.asarray(labels).ravel(), np.asarray(proba, dtype=np.float64)[:, 1]
+    """(labels, P(class 1)) from the ONNX graph, run by the serving fast path's own code
+    (`serving.fast.FastModel`) with the pipeline's features step deriving its inputs."""
+    from serving.fast import FastModel
+
+    fast = FastModel(onnx_bytes, pipeline.named_steps["features"].derive_rows)
+    labels, proba = fast.predict(rows)
+    return np.asarray(labels), np.asarray(proba, dtype=np.float64)
 
 
 def _records(data: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
