@@ -115,3 +115,14 @@ def server_roles(master: int) -> tuple[list[psutil.Process], list[psutil.Process
         except psutil.Error:  # exited meanwhile
             continue
     return agents, workers
+
+
+def mlflow_server_command(backend_store_uri: str, artifacts: Path, port: int) -> list[str]:
+    """A real `mlflow server` (one worker) on 127.0.0.1:`port`, proxying artifacts to a dir."""
+    return [
+        str(VENV_BIN / "mlflow"), "server",
+        "--backend-store-uri", backend_store_uri,
+        "--artifacts-destination", str(artifacts),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip

@@ -26,7 +26,7 @@ import requests
 
 from serving.bake import bake
 from tests.conftest import CONTRACT_REQUEST, make_layout, run_pipeline
-from tests.processes import VENV_BIN, free_port, running, venv_env
+from tests.processes import free_port, mlflow_server_command, running, venv_env
 from training.config import REPO_ROOT
 
 pytestmark = pytest.mark.container
@@ -113,12 +113,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """An `mlflow server` on the host (sqlite, proxied artifacts) holding a trained champion."""
     home = tmp_path_factory.mktemp("registry")
     port = free_port()
-    command = [
-        str(VENV_BIN / "mlflow"), "server",
-        "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
-        "--artifacts-destination", str(home / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
+    command = mlflow_server_command(f"sqlite:///{home / 'mlflow.db'}", home / "artifacts", port)
     url = f"http://127.0.0.1:{port}"
     env = venv_env(MLFLOW_TRACKING_URI=None)
     with running(command, url + "/health", log=home / "server.log", env=env, cwd=home, timeout=120):

@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.e2e.repo_copy import DVC, PYTHON, RepoCopy, make_repo_copy
-from tests.processes import VENV_BIN, free_port, running, venv_env
+from tests.processes import free_port, mlflow_server_command, running, venv_env
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +37,7 @@ def team(tmp_path_factory) -> Iterator[TeamSetup]:
     base = tmp_path_factory.mktemp("team-registry")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    command = [
-        str(VENV_BIN / "mlflow"), "server",
-        "--backend-store-uri", f"sqlite:///{base / 'db.sqlite'}",
-        "--artifacts-destination", str(base / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
+    command = mlflow_server_command(f"sqlite:///{base / 'db.sqlite'}", base / "artifacts", port)
     env = venv_env(MLFLOW_TRACKING_URI=None)
     with running(command, f"{uri}/health", log=base / "server.log", env=env, cwd=base, timeout=120):
         repo = make_repo_copy(base / "repo", tracking_uri=uri, params=LIGHT)

@@ -22,7 +22,7 @@ import requests
 import sqlalchemy
 
 from tests.conftest import CONTRACT_REQUEST, make_layout, run_pipeline
-from tests.processes import VENV_BIN, free_port, running, venv_env
+from tests.processes import free_port, mlflow_server_command, running, venv_env
 
 pytestmark = pytest.mark.slow
 
@@ -99,13 +99,7 @@ def tracking_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
     """`mlflow server` on the Postgres, proxying artifacts to a temp dir; yields its URL."""
     home = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    command = [
-        str(VENV_BIN / "mlflow"), "server",
-        "--backend-store-uri", postgres.sqlalchemy_uri,
-        "--artifacts-destination", str(home / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
+    command = mlflow_server_command(postgres.sqlalchemy_uri, home / "artifacts", port)
     url = f"http://127.0.0.1:{port}"
     env = venv_env(MLFLOW_TRACKING_URI=None)
     with running(command, url + "/health", log=home / "server.log", env=env, cwd=home, timeout=180):

@@ -27,8 +27,8 @@ from mlflow import MlflowClient
 
 from tests.conftest import CONTRACT_REQUEST
 from tests.processes import (
-    VENV_BIN,
     free_port,
+    mlflow_server_command,
     running,
     server_roles,
     venv_env,
@@ -277,12 +277,7 @@ def test_registry_down_at_start_then_back_then_down_again(serve, registered_mode
         assert server.process.poll() is None
         assert requests.get(server.url + "/health", timeout=10).status_code == 200
 
-        command = [
-            str(VENV_BIN / "mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{registry.db}",
-            "--artifacts-destination", str(tmp_path / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ]  # fmt: skip
+        command = mlflow_server_command(f"sqlite:///{registry.db}", tmp_path / "artifacts", port)
         env = venv_env(MLFLOW_TRACKING_URI=None)
         mlflow_log = tmp_path / "mlflow-server.log"
         with running(command, f"{uri}/health", log=mlflow_log, env=env, cwd=tmp_path, timeout=120):

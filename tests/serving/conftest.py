@@ -3,6 +3,7 @@ and what MLflow itself predicts for test.csv."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import mlflow
@@ -10,10 +11,29 @@ import numpy as np
 import pandas as pd
 import pytest
 from flask.testing import FlaskClient
+from mlflow import MlflowClient
 
 from serving.app import create_app
 from serving.config import Settings
 from serving.model_store import ModelStore
+
+
+@pytest.fixture(scope="module")
+def registry(registered_model, tmp_path_factory):
+    """A private copy of the session registry with two more versions of the model: one that
+    loads (the champion's files) and one whose files do not exist.
+
+    (uri, client, name, original version, good version, nowhere version)
+    """
+    root = tmp_path_factory.mktemp("registry-copy")
+    shutil.copy(registered_model.root / "mlflow.db", root / "mlflow.db")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    name = registered_model.name
+    source = client.get_model_version_download_uri(name, registered_model.version)
+    good = client.create_model_version(name, source, run_id=None).version
+    nowhere = client.create_model_version(name, str(root / "no-such-model"), run_id=None).version
+    return uri, client, name, registered_model.version, str(good), str(nowhere)
 
 
 @pytest.fixture(scope="module")

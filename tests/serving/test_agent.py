@@ -4,12 +4,10 @@ how a worker's store (AgentSource) follows it."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from serving import staging
 from serving.agent import Agent
@@ -17,18 +15,11 @@ from serving.model_store import ModelStore
 from tests.processes import free_port
 
 
-@pytest.fixture(scope="module")
-def registry(registered_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("agent-registry")
-    shutil.copy(registered_model.root / "mlflow.db", root / "mlflow.db")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
-    name = registered_model.name
-    source = client.get_model_version_download_uri(name, registered_model.version)
-    good = client.create_model_version(name, source, run_id=None).version
-    nowhere = client.create_model_version(name, str(root / "no-such-model"), run_id=None).version
-    client.set_registered_model_alias(name, "agent", registered_model.version)
-    return uri, client, name, registered_model.version, str(good), str(nowhere)
+@pytest.fixture(scope="module", autouse=True)
+def agent_alias(registry):
+    """The alias these tests move (the module's registry copy is theirs alone)."""
+    _, client, name, original, _, _ = registry
+    client.set_registered_model_alias(name, "agent", original)
 
 
 def state(directory: Path) -> dict:

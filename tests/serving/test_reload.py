@@ -4,10 +4,8 @@ gone, the admin endpoint's token rules, the 504 deadline, the backoff and MLflow
 from __future__ import annotations
 
 import logging
-import shutil
 
 import pytest
-from mlflow import MlflowClient
 
 from serving.admin import admin_blueprint
 from serving.app import create_app
@@ -19,19 +17,6 @@ from tests.conftest import CONTRACT_REQUEST
 from tests.processes import free_port
 
 TOKEN = "unit-admin-token-9c1e"
-
-
-@pytest.fixture(scope="module")
-def registry(registered_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("reload-registry")
-    shutil.copy(registered_model.root / "mlflow.db", root / "mlflow.db")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
-    name = registered_model.name
-    source = client.get_model_version_download_uri(name, registered_model.version)
-    good = client.create_model_version(name, source, run_id=None).version
-    nowhere = client.create_model_version(name, str(root / "no-such-model"), run_id=None).version
-    return uri, client, name, registered_model.version, str(good), str(nowhere)
 
 
 def test_poll_swaps_refuses_once_and_rolls_back(registry, caplog):
