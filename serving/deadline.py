@@ -7,6 +7,10 @@ model code's `except Exception` cannot swallow it; the view wrapper turns it int
 `{"error": {"code": "timeout", ...}}` with status 504. Off the main thread (gthread workers) no
 signal can reach the request: there gunicorn's own, larger `timeout` is the only limit.
 
+A limit that passes inside `shielded()` (ONNX Runtime's run) is raised when that block ends:
+ONNX Runtime calls back into Python while it converts string inputs, and a Python exception
+raised there by the handler crashes the whole process (SIGSEGV), not just the request.
+
 The SIGALRM handler is installed once per process, on the first armed request (installing one
 costs more than the rest of the limit together); each request then only starts and stops the
 timer. The handler raises only while a limit is armed; any other SIGALRM goes to the Python
@@ -31,8 +35,15 @@ from serving.errors import ApiError
 log = logging.getLogger("serving.deadline")
 
 _MAIN = threading.main_thread()
-# The armed limit (seconds) while a request runs under one, and the handler ours replaced.
-_state: dict[str, Any] = {"armed": None, "installed": False, "previous": None}
+# The armed limit (seconds) while a request runs under one, the handler ours replaced, how deep
+# in shielded() blocks the request is, and whether its limit passed inside one.
+_state: dict[str, Any] = {
+    "armed": None,
+    "installed": False,
+    "previous": None,
+    "shielded": 0,
+    "pending": False,
+}
 
 
 class RequestTimeout(BaseException):
@@ -42,6 +53,9 @@ class RequestTimeout(BaseException):
 def _expired(signum: int, frame: Any) -> None:
     seconds = _state["armed"]
     if seconds is not None:
+        if _state["shielded"]:
+            _state["pending"] = True  # raised as the shielded block ends
+            return
         raise RequestTimeout(seconds)
     previous = _state["previous"]  # not ours: a Python handler we replaced gets it
     if callable(previous):
@@ -55,14 +69,37 @@ def _arm(seconds: float) -> bool:
     if not _state["installed"]:
         _state["previous"] = signal.signal(signal.SIGALRM, _expired)
         _state["installed"] = True
-    _state["armed"] = seconds
+    _state["armed"], _state["pending"] = seconds, False
     signal.setitimer(signal.ITIMER_REAL, seconds)
     return True
 
 
 def _disarm() -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
-    _state["armed"] = None  # a signal already on its way is ignored from here on
+    _state["armed"], _state["pending"] = None, False  # a signal on its way is ignored now
+
+
+class _Shield:
+    """Hold back a passing limit until the block ends (see the module's docstring)."""
+
+    def __enter__(self) -> None:
+        _state["shielded"] += 1
+
+    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
+        _state["shielded"] -= 1
+        if kind is None and not _state["shielded"] and _state["pending"]:
+            _state["pending"] = False
+            if _state["armed"] is not None:
+                raise RequestTimeout(_state["armed"])
+
+
+def shielded() -> _Shield:
+    """A block that a request's limit cannot interrupt; a limit that passed in it is raised
+    as it ends. For native calls that must not see a Python exception (ONNX Runtime's run)."""
+    return _SHIELD
+
+
+_SHIELD = _Shield()
 
 
 @contextmanager

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from serving.deadline import shielded
+
 log = logging.getLogger("serving.fast")
 
 ONNX_PATH = Path("extra_files") / "model.onnx"  # inside the logged model's directory
@@ -94,7 +96,8 @@ class FastModel:
             number: np.array(numeric, dtype=np.float64).astype(self.numeric_dtype, copy=False),
             strings: np.array(categorical, dtype=object),
         }
-        labels, proba = self.session.run([LABEL_OUTPUT, PROBA_OUTPUT], feed)
+        with shielded():  # a request's time limit must not raise inside ONNX Runtime
+            labels, proba = self.session.run([LABEL_OUTPUT, PROBA_OUTPUT], feed)
         return labels.ravel().tolist(), proba[:, self.positive_column].astype(float).tolist()
 
 

@@ -1,10 +1,11 @@
-"""The served champion of the session registry (loaded once per module), a Flask test client,
-and what MLflow itself predicts for test.csv."""
+"""The served champion of the session registry (loaded once per module), its model directory,
+a Flask test client, and what MLflow itself predicts for test.csv."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -67,3 +68,20 @@ def expected(registered_model, raw_test: pd.DataFrame) -> pd.DataFrame:
         )
     finally:
         mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def model_dir(registered_model, tmp_path_factory) -> Path:
+    """The champion's model directory, downloaded."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
+        mlflow.set_tracking_uri(registered_model.tracking_uri)
+        try:
+            dst = tmp_path_factory.mktemp("champion")
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    registered_model.champion_uri, dst_path=str(dst)
+                )
+            )
+        finally:
+            mlflow.set_tracking_uri(None)

@@ -46,23 +46,6 @@ def contract_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def model_dir(registered_model, tmp_path_factory) -> Path:
-    """The champion's model directory, downloaded."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
-        mlflow.set_tracking_uri(registered_model.tracking_uri)
-        try:
-            dst = tmp_path_factory.mktemp("champion")
-            return Path(
-                mlflow.artifacts.download_artifacts(
-                    registered_model.champion_uri, dst_path=str(dst)
-                )
-            )
-        finally:
-            mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture(scope="module")
 def champion(model_dir: Path) -> Any:
     pyfunc = mlflow.pyfunc.load_model(str(model_dir))
     fast, reason = load_fast_model(model_dir)
