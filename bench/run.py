@@ -595,19 +595,28 @@ def markdown(
 
 
 def chart(results: list[ServerResult], path: Path) -> None:
+    """One panel per case: throughput on a log scale (the servers differ by orders of
+    magnitude), each bar labelled with its figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, axes = plt.subplots(1, len(CASES), figsize=(4.2 * len(CASES), 4))
+    fig, axes = plt.subplots(1, len(CASES), figsize=(4 * len(CASES) + 2.5, 3.6), sharey=True)
+    names = [r.server for r in results]
     for ax, case in zip(axes, CASES, strict=True):
-        names = [r.server for r in results]
-        values = [_case(r, case.name).req_per_s for r in results]
-        ax.barh(names, values, color=["#2a7", *["#999"] * (len(results) - 1)])
+        unit = "rows/s" if case.rows > 1 else "req/s"
+        values = [
+            _case(r, case.name).rows_per_s if case.rows > 1 else _case(r, case.name).req_per_s
+            for r in results
+        ]
+        bars = ax.barh(names, values, color=["#2a7", *["#999"] * (len(results) - 1)])
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlim(right=max(values) * 8)
         ax.set_title(case.name)
-        ax.set_xlabel("requests/s")
-        ax.invert_yaxis()
+        ax.set_xlabel(f"{unit} (log scale)")
+    axes[0].invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
