@@ -80,12 +80,16 @@ def _disarm() -> None:
 
 
 class _Shield:
-    """Hold back a passing limit until the block ends (see the module's docstring)."""
+    """Hold back a passing limit until the block ends (see the module's docstring). Only the
+    main thread counts: the signal is handled there, and other threads must not race on it."""
 
     def __enter__(self) -> None:
-        _state["shielded"] += 1
+        if threading.get_ident() == _MAIN.ident:
+            _state["shielded"] += 1
 
     def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
+        if threading.get_ident() != _MAIN.ident:
+            return
         _state["shielded"] -= 1
         if kind is None and not _state["shielded"] and _state["pending"]:
             _state["pending"] = False

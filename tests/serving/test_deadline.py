@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +31,27 @@ def test_a_shielded_block_within_the_limit_raises_nothing_and_leaves_nothing_pen
     with pytest.raises(RequestTimeout), deadline(0.01):
         while True:
             pass
+
+
+def test_shields_on_other_threads_do_not_hold_back_the_main_threads_limit():
+    entered, release = threading.Event(), threading.Event()
+
+    def shielded_elsewhere() -> None:
+        with shielded():
+            entered.set()
+            release.wait(5)
+
+    other = threading.Thread(target=shielded_elsewhere)
+    other.start()
+    entered.wait(5)
+    try:
+        with pytest.raises(RequestTimeout), deadline(0.01):
+            give_up = time.monotonic() + 2
+            while time.monotonic() < give_up:
+                pass
+    finally:
+        release.set()
+        other.join()
 
 
 # Sweeps the limit across one prediction's duration, so that the timer fires at every point of
