@@ -63,19 +63,19 @@ batch: setup ## Score a file with the champion: make batch INPUT=x.csv OUTPUT=y.
 	$(PY) -m training.champion
 	$(PY) -m serving.batch --input $(INPUT) --output $(OUTPUT) --engine $(ENGINE)
 
-# MLServer, benchmarked beside us, lives in its own venv: its pins are not the server's.
-.venv-mlserver/.installed: bench/mlserver.lock
-	python3 -m venv .venv-mlserver
-	.venv-mlserver/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+# MLServer and BentoML, benchmarked beside us, live in venvs of their own (bench/*.lock).
+.venv-%/.installed: bench/%.lock
+	python3 -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
-bench: setup .venv-mlserver/.installed ## Benchmark against `mlflow models serve` and MLServer (bench/results/)
+bench: setup .venv-mlserver/.installed .venv-bentoml/.installed ## Benchmark against mlflow, MLServer, BentoML
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m training.champion
 	$(PY) -m bench.run
 
 clean: ## Remove the venv, pipeline outputs and the embedded MLflow store
-	rm -rf $(VENV) .venv-mlserver data/prepared models metrics/registration.json mlflow.db
+	rm -rf $(VENV) .venv-mlserver .venv-bentoml data/prepared models metrics/registration.json mlflow.db
 	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 
 .PHONY: container-test

@@ -1,8 +1,9 @@
-"""Benchmark this server against `mlflow models serve` and MLServer on the same registered version.
+"""Benchmark this server against `mlflow models serve`, MLServer and BentoML on one version.
 
-MLServer (1.7, its MLflow runtime, adaptive batching, one inference worker per core) runs from its
-own venv (.venv-mlserver, bench/mlserver.lock) on the version's downloaded model directory and is
-sent the same rows in its V2 inference protocol.
+MLServer (1.7, its MLflow runtime) and BentoML (1.4, bench/bentoml_service.py), both with adaptive
+batching and one worker per core, run from venvs of their own (.venv-mlserver, .venv-bentoml,
+pinned by bench/*.lock) on the version's downloaded model directory, and are sent the same rows
+in their own request formats.
 
 Each server is started cold (start-to-ready is timed), warmed up, then driven by wrk (one thread,
 POST bodies from a Lua script) through the same cases; the RSS of its whole process tree is
@@ -36,7 +37,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
-MLSERVER_BIN = ROOT / ".venv-mlserver" / "bin"
+PEER_BIN = {"mlserver": ROOT / ".venv-mlserver" / "bin", "bentoml": ROOT / ".venv-bentoml" / "bin"}
 LUA = Path(__file__).with_name("post.lua")
 
 
@@ -57,7 +58,7 @@ CASES = [
 @dataclass(frozen=True)
 class Server:
     name: str
-    kind: str  # "ours", "mlflow" or "mlserver"
+    kind: str  # "ours", "mlflow", "mlserver" or "bentoml"
     command: Callable[[int], list[str]]
     ready_path: str
     predict_path: str
@@ -140,7 +141,7 @@ def mlserver(model_dir: Path, workdir: Path, workers: int) -> Server:
     return Server(
         name=f"MLServer 1.7 ({workers} workers, batching)",
         kind="mlserver",
-        command=lambda port: [str(MLSERVER_BIN / "mlserver"), "start", str(root)],
+        command=lambda port: [str(PEER_BIN["mlserver"] / "mlserver"), "start", str(root)],
         ready_path="/v2/models/titanic/ready",
         predict_path="/v2/models/titanic/infer",
         body=v2_body,
@@ -149,6 +150,38 @@ def mlserver(model_dir: Path, workdir: Path, workers: int) -> Server:
             "MLSERVER_HTTP_PORT": str(port),
             "MLSERVER_GRPC_PORT": str(free_port()),
             "MLSERVER_METRICS_PORT": str(free_port()),
+        },
+    )
+
+
+def records_body(frame: pd.DataFrame) -> bytes:
+    """The rows as bench/bentoml_service.py takes them: a list of records, nulls as null."""
+    return json.dumps({"rows": json.loads(frame.to_json(orient="records"))}).encode()
+
+
+def bentoml(model_dir: Path, workdir: Path, workers: int) -> Server:
+    """BentoML serving `model_dir` through MLflow's pyfunc with adaptive batching."""
+    return Server(
+        name=f"BentoML 1.4 ({workers} workers, batching)",
+        kind="bentoml",
+        command=lambda port: [
+            str(PEER_BIN["bentoml"] / "bentoml"),
+            "serve",
+            "bench.bentoml_service:Titanic",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        ready_path="/readyz",
+        predict_path="/predict",
+        body=records_body,
+        labels=lambda answer: [int(v) for v in answer],
+        env=lambda port: {
+            "BENCH_MODEL_DIR": str(model_dir),
+            "BENCH_WORKERS": str(workers),
+            "BENTOML_HOME": str(workdir / "bentoml-home"),
+            "BENTOML_DO_NOT_TRACK": "true",
         },
     )
 
@@ -252,8 +285,12 @@ class MemorySampler(threading.Thread):
 
 
 @contextmanager
-def started(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[str, float, int]]:
-    """Start `server` cold; yield (base url, seconds to ready, pid); stop its process group."""
+def started(
+    server: Server, env: dict[str, str], log: Path, probe: bytes
+) -> Iterator[tuple[str, float, int]]:
+    """Start `server` cold; yield (base url, seconds to its first answer, pid); stop its process
+    group. Ready means its ready path says so *and* it answers `probe`: some servers report
+    ready before their model has loaded."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as sink:
@@ -274,7 +311,14 @@ def started(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[st
                 raise TimeoutError(f"{server.name} not ready after 180 s; see {log}")
             try:
                 if requests.get(base + server.ready_path, timeout=1).status_code == 200:
-                    break
+                    answer = requests.post(
+                        base + server.predict_path,
+                        data=probe,
+                        headers={"Content-Type": "application/json"},
+                        timeout=30,
+                    )
+                    if answer.status_code == 200:
+                        break
             except requests.RequestException:
                 pass
             time.sleep(0.05)
@@ -321,15 +365,17 @@ def measure(
     workdir: Path,
 ) -> ServerResult:
     slug = re.sub(r"[^a-z0-9]+", "-", server.name.lower()).strip("-")
-    with started(server, env, workdir / f"{slug}.log") as (base, cold, pid):
+    files = {}
+    for rows, frame in bodies.items():
+        files[rows] = workdir / f"{slug}-{rows}.json"
+        files[rows].write_bytes(server.body(frame))
+    log, probe = workdir / f"{slug}.log", files[1].read_bytes()
+    with started(server, env, log, probe) as (base, cold, pid):
         result = ServerResult(server=server.name, kind=server.kind, cold_start_s=cold)
         sampler = MemorySampler(pid)
         sampler.start()
         url = base + server.predict_path
-        files = {}
-        for rows, frame in bodies.items():
-            files[rows] = workdir / f"{slug}-{rows}.json"
-            files[rows].write_bytes(server.body(frame))
+        for rows in files:
             check = requests.post(
                 url,
                 data=files[rows].read_bytes(),
@@ -399,10 +445,10 @@ def soak(
     runs for as long as `rate`, the measured req/s, says that takes, plus a margin); zero errors
     and every process's memory within 5% of where it settled."""
     seconds = int(requests_total / rate * 1.15) + 5
-    with started(server, env, workdir / "soak.log") as (base, _, pid):
+    body = workdir / "soak.json"
+    body.write_bytes(server.body(frame))
+    with started(server, env, workdir / "soak.log", body.read_bytes()) as (base, _, pid):
         url = base + server.predict_path
-        body = workdir / "soak.json"
-        body.write_bytes(server.body(frame))
         wrk(url, body, 32, 10)  # warm-up: let every worker build its session and caches
         settled = process_rss(pid)
         summary = wrk(url, body, 32, seconds)
@@ -639,14 +685,21 @@ def main(argv: list[str] | None = None) -> int:
         help="requests in the soak against this server (0: no soak)",
     )
     parser.add_argument(
-        "--no-mlserver", action="store_true", help="leave MLServer out (no .venv-mlserver)"
+        "--without",
+        action="append",
+        choices=sorted(PEER_BIN),
+        default=[],
+        help="leave this peer out (repeatable)",
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install -y wrk)")
-    if not args.no_mlserver and not (MLSERVER_BIN / "mlserver").exists():
-        sys.exit("bench: MLServer is not installed (make bench installs .venv-mlserver)")
+    peers = {"mlserver": mlserver, "bentoml": bentoml}
+    for peer in set(peers) - set(args.without):
+        if not (PEER_BIN[peer] / peer).exists():
+            sys.exit(f"bench: {peer} is not installed (make bench installs .venv-{peer})")
 
+    import mlflow
     from mlflow import MlflowClient
 
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -661,14 +714,13 @@ def main(argv: list[str] | None = None) -> int:
     results: list[ServerResult] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         lineup = servers(pinned, args.workers)
-        if not args.no_mlserver:
-            import mlflow
-
-            uri = env["MLFLOW_TRACKING_URI"]
-            model_dir = mlflow.artifacts.download_artifacts(
-                pinned, dst_path=f"{tmp}/model", tracking_uri=uri, registry_uri=uri
-            )
-            lineup.append(mlserver(Path(model_dir), Path(tmp), os.cpu_count() or 1))
+        uri = env["MLFLOW_TRACKING_URI"]
+        model_dir = mlflow.artifacts.download_artifacts(
+            pinned, dst_path=f"{tmp}/model", tracking_uri=uri, registry_uri=uri
+        )
+        for peer, make_server in peers.items():
+            if peer not in args.without:
+                lineup.append(make_server(Path(model_dir), Path(tmp), os.cpu_count() or 1))
         for server in lineup:
             print(f"bench: {server.name}", flush=True)
             results.append(measure(server, env, bodies, args.seconds, Path(tmp)))
@@ -677,12 +729,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: soak, {args.soak} requests at 32 connections", flush=True)
             rate = _case(results[0], CASES[1].name).req_per_s
             endurance = soak(lineup[0], env, bodies[1], args.soak, rate, Path(tmp))
-    ours, *peers = results
-    targets = goals(ours, [r for r in peers if r.kind == "mlflow"])
-    for peer in peers:
-        if peer.kind == "mlserver":
-            targets += ahead_of(ours, peer)
-    disagree = [r.server for r in peers if r.labels != ours.labels]
+    ours, *others = results
+    targets = goals(ours, [r for r in others if r.kind == "mlflow"])
+    for other in others:
+        if other.kind in peers:
+            targets += ahead_of(ours, other)
+    disagree = [r.server for r in others if r.labels != ours.labels]
     meta = {
         "model_uri": pinned,
         "version": version,

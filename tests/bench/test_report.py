@@ -1,4 +1,4 @@
-"""bench/run.py's own logic: the V2 body MLServer is sent, and how goals are judged."""
+"""bench/run.py's own logic: the bodies MLServer and BentoML are sent, and how goals are judged."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from bench.run import CASES, Measurement, ServerResult, ahead_of, v2_body
+from bench.run import CASES, Measurement, ServerResult, ahead_of, records_body, v2_body
 
 
 def test_the_v2_body_keeps_types_and_nulls_column_by_column():
@@ -20,6 +20,13 @@ def test_the_v2_body_keeps_types_and_nulls_column_by_column():
     assert columns["Age"]["datatype"] == "FP64" and columns["Age"]["data"] == [34.5, None]
     assert columns["Cabin"]["datatype"] == "BYTES" and columns["Cabin"]["data"] == [None, "C85"]
     assert all(spec["shape"] == [2] for spec in body["inputs"])
+
+
+def test_the_records_body_has_one_record_per_row_with_nulls():
+    frame = pd.DataFrame({"Age": [34.5, float("nan")], "Cabin": [None, "C85"]})
+    assert json.loads(records_body(frame)) == {
+        "rows": [{"Age": 34.5, "Cabin": None}, {"Age": None, "Cabin": "C85"}]
+    }
 
 
 def result(name: str, req_per_s: float, p50: float, p99: float) -> ServerResult:
