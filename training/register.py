@@ -10,6 +10,7 @@ import json
 import logging
 import tempfile
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,19 @@ def _flat_metrics(report: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
+# What the logged model needs to load and predict. Left to MLflow, the list is inferred from the
+# modules a trial load imports, which adds this project's own distribution (its code ships in the
+# model's code/; it is on no index) and pytest (scikit-learn's test helpers, which skops' loader
+# imports, import it when it is installed): `mlflow models serve`'s default virtualenv could not
+# be built from that.
+MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
+
+
+def model_requirements() -> list[str]:
+    """MODEL_REQUIREMENTS pinned to the versions that trained the model."""
+    return [f"{name}=={metadata.version(name)}" for name in MODEL_REQUIREMENTS]
+
+
 def register(paths: Paths, params: Params) -> dict[str, Any]:
     """Log the trained pipeline as one MLflow run, register it and apply the champion gate."""
     reg = params.registry
@@ -158,6 +172,7 @@ def register(paths: Paths, params: Params) -> dict[str, Any]:
                 serialization_format="skops",
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
                 code_paths=[str(Path(training.__file__).parent)],
+                pip_requirements=model_requirements(),
                 registered_model_name=reg.model_name,
                 tags=tags,
                 extra_files=extra_files or None,
