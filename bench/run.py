@@ -1,5 +1,8 @@
 """Benchmark this server against `mlflow models serve`, MLServer and BentoML on one version.
 
+The stack's ceiling is measured too: Flask under the same gunicorn workers answering a fixed body
+(bench/noop_app.py), to show how much of it the model and the contract cost.
+
 MLServer (1.7, its MLflow runtime) and BentoML (1.4, bench/bentoml_service.py), both with adaptive
 batching and one worker per core, run from venvs of their own (.venv-mlserver, .venv-bentoml,
 pinned by bench/*.lock) on the version's downloaded model directory, and are sent the same rows
@@ -58,7 +61,7 @@ CASES = [
 @dataclass(frozen=True)
 class Server:
     name: str
-    kind: str  # "ours", "mlflow", "mlserver" or "bentoml"
+    kind: str  # "ours", "mlflow", "mlserver", "bentoml" or "ceiling" (no model)
     command: Callable[[int], list[str]]
     ready_path: str
     predict_path: str
@@ -234,7 +237,23 @@ def servers(model_uri: str, workers: int) -> list[Server]:
         )
         for n in (1, 2)
     ]
-    return [ours, *theirs]
+    ceiling = Server(
+        name=f"no-op Flask, gunicorn ({workers} sync workers)",
+        kind="ceiling",
+        command=lambda port: [
+            str(BIN / "gunicorn"),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "bench.noop_app:create_app()",
+        ],
+        ready_path="/ready",
+        predict_path="/predict",
+        body=contract_body,
+        labels=lambda answer: [],  # no model: not compared
+    )
+    return [ours, *theirs, ceiling]
 
 
 def free_port() -> int:
@@ -590,6 +609,12 @@ def ahead_of(ours: ServerResult, peer: ServerResult) -> list[Goal]:
     return out
 
 
+def _agreement(result: ServerResult, ours: ServerResult) -> str:
+    if result.kind == "ceiling":
+        return "n/a (no model)"
+    return "yes" if result.labels == ours.labels else "NO"
+
+
 def markdown(
     results: list[ServerResult], targets: list[Goal], meta: dict, endurance: Soak | None = None
 ) -> str:
@@ -615,9 +640,19 @@ def markdown(
     ]
     lines += [
         f"| {r.server} | {r.cold_start_s:.2f} | {r.peak_rss_mib:.0f} | {r.peak_pss_mib:.0f} | "
-        f"{'yes' if r.labels == results[0].labels else 'NO'} |"
+        f"{_agreement(r, results[0])} |"
         for r in results
     ]
+    ceiling = next((r for r in results if r.kind == "ceiling"), None)
+    if ceiling is not None:
+        many = CASES[1].name
+        share = _case(results[0], many).req_per_s / _case(ceiling, many).req_per_s
+        lines += [
+            "",
+            f"At {many}, this server answers {share:.0%} of the requests per second of the "
+            f"stack's ceiling: {ceiling.server}, with no model and no parsing "
+            "(bench/noop_app.py).",
+        ]
     lines += [
         "",
         "| goal | against | ours | theirs | ratio | target | met |",
@@ -656,7 +691,8 @@ def chart(results: list[ServerResult], path: Path) -> None:
             _case(r, case.name).rows_per_s if case.rows > 1 else _case(r, case.name).req_per_s
             for r in results
         ]
-        bars = ax.barh(names, values, color=["#2a7", *["#999"] * (len(results) - 1)])
+        colors = {"ours": "#2a7", "ceiling": "#bcd"}
+        bars = ax.barh(names, values, color=[colors.get(r.kind, "#999") for r in results])
         ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
         ax.set_xscale("log")
         ax.set_xlim(right=max(values) * 8)
@@ -734,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     for other in others:
         if other.kind in peers:
             targets += ahead_of(ours, other)
-    disagree = [r.server for r in others if r.labels != ours.labels]
+    disagree = [r.server for r in others if r.kind != "ceiling" and r.labels != ours.labels]
     meta = {
         "model_uri": pinned,
         "version": version,
