@@ -8,9 +8,9 @@ batching and one worker per core, run from venvs of their own (.venv-mlserver, .
 pinned by bench/*.lock) on the version's downloaded model directory, and are sent the same rows
 in their own request formats.
 
-Each server is started cold (start to first answer is timed), warmed up, then driven by wrk (one thread,
-POST bodies from a Lua script) through the same cases; the RSS of its whole process tree is
-sampled throughout. Results: a table on stdout, plus JSON, Markdown and a PNG under
+Each server is started cold (start to first answer is timed), warmed up, then driven by wrk
+(one thread, POST bodies from a Lua script) through the same cases; the RSS of its whole process
+tree is sampled throughout. Results: a table on stdout, plus JSON, Markdown and a PNG under
 bench/results/. All figures come from one run on one machine: compare them as ratios.
 """
 
