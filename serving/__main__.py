@@ -28,6 +28,7 @@ from gunicorn.app.base import BaseApplication
 
 from serving import metrics
 from serving.config import Settings, parse_settings
+from serving.model_files import is_model_dir
 from serving.reload import Backoff, ReloadFlag, set_mlflow_http_defaults
 from serving.request_log import configure_logging
 from serving.tempdirs import owned_temp_dir
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     directory = run_directory()
     ReloadFlag.create(directory)
     agent = None
-    if not (Path(settings.model_uri) / "MLmodel").is_file():
+    if not is_model_dir(settings.model_uri):
         set_mlflow_http_defaults()  # inherited by the agent: a dead registry must not stall it
         agent = AgentProcess(settings, directory)
         agent.start()

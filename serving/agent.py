@@ -27,15 +27,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from serving.model_store import RegistryHealth, is_transient
+from serving.model_store import (
+    AGENT_REQUEST,
+    AGENT_STATE,
+    RegistryHealth,
+    describe_error,
+    is_transient,
+)
 from serving.reload import Backoff, set_mlflow_http_defaults
 from serving.request_log import configure_logging
 from serving.staging import ALIAS_URI, StagingArea, resolve
 
 log = logging.getLogger("serving.agent")
 
-STATE = "state.json"
-REQUEST = "request"
 TICK = 0.1  # seconds between looks at the request file and the parent
 
 
@@ -84,7 +88,7 @@ class Agent:
             if is_transient(exc):  # the registry or artifact store went away mid-download
                 self._unreachable(exc, now)
                 return "unreachable"
-            error = f"cannot stage {found.resolved_uri}: {type(exc).__name__}: {exc}"[:500]
+            error = f"cannot stage {found.resolved_uri}: {describe_error(exc)}"
             log.warning("%s", error, extra={"fields": {"event": "model_not_staged"}})
             self.staged = {**asdict(found), "path": "", "error": error}
             return "failed"
@@ -104,7 +108,7 @@ class Agent:
             log.info("registry reachable again after %d failed polls", failed)
 
     def _unreachable(self, exc: Exception, now: float) -> None:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = describe_error(exc)
         if self.registry.failed(error, now):
             log.warning(
                 "registry poll failed (%d in a row): %s",
@@ -120,13 +124,13 @@ class Agent:
             "handled": self.handled,
             "agent_pid": os.getpid(),
         }
-        temporary = self.directory / f".{STATE}.{os.getpid()}"
+        temporary = self.directory / f".{AGENT_STATE}.{os.getpid()}"
         temporary.write_text(json.dumps(state))
-        temporary.replace(self.directory / STATE)
+        temporary.replace(self.directory / AGENT_STATE)
 
     def _request(self) -> str | None:
         try:
-            request = (self.directory / REQUEST).read_text().strip()
+            request = (self.directory / AGENT_REQUEST).read_text().strip()
         except FileNotFoundError:
             return None
         return request if request and request != self.handled else None

@@ -25,6 +25,11 @@ class ModelFiles:
     skops_file: str | None  # the sklearn flavor's skops file, if it is saved with skops
 
 
+def is_model_dir(model_uri: str) -> bool:
+    """Is this model URI a local MLflow model directory (a baked model: no registry)?"""
+    return (Path(model_uri) / "MLmodel").is_file()
+
+
 def read_model_dir(model_dir: Path) -> ModelFiles:
     """Raise (FileNotFoundError, ValueError) when the directory is not a usable model."""
     mlmodel = yaml.load((model_dir / "MLmodel").read_text(), Loader=yaml.CSafeLoader)

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from serving import metrics
 from serving.contract import InputSpec
 from serving.fast import FastModel, load_fast_model
-from serving.model_files import ModelFiles, read_identity, read_model_dir
+from serving.model_files import ModelFiles, is_model_dir, read_identity, read_model_dir
 from serving.staging import ALIAS_URI, Resolved, StagingArea, resolve
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ def check_plain_model_file(model_dir: Path, files: ModelFiles) -> None:
                 raise zipfile.BadZipFile(f"member {damaged} is damaged")
             json.loads(archive.read("schema.json"))
     except Exception as exc:
-        reason = f"the model file {files.skops_file} is unreadable: {_describe(exc)}"
+        reason = f"the model file {files.skops_file} is unreadable: {describe_error(exc)}"
         raise SelfCheckFailed(reason) from None
 
 
@@ -333,8 +333,7 @@ class RegistrySource(Source):
     def fetch(self, info: ModelInfo) -> Path:
         if self._area is None:
             self._area = StagingArea()
-        found = Resolved(**{k: getattr(info, k) for k in Resolved.__dataclass_fields__})
-        return self._area.stage(found, self.tracking_uri)
+        return self._area.stage(info, self.tracking_uri)  # a ModelInfo is a Resolved
 
 
 class LocalSource(Source):
@@ -438,7 +437,7 @@ class ModelStore:
         self._lock = threading.Lock()  # one load at a time per process
         self._watcher: Watcher | None = None
         self.source: Source
-        if (Path(model_uri) / "MLmodel").is_file():
+        if is_model_dir(model_uri):
             self.source = LocalSource(model_uri)
         elif agent_dir is not None:
             self.source = AgentSource(model_uri, agent_dir)
@@ -477,7 +476,7 @@ class ModelStore:
             try:
                 loaded = self._load()
             except Exception as exc:
-                self.reason = f"cannot load {self.model_uri}: {_describe(exc)}"
+                self.reason = f"cannot load {self.model_uri}: {describe_error(exc)}"
                 raise ModelNotReady(self.reason) from exc
             finally:
                 self._agent_health()
@@ -550,7 +549,7 @@ class ModelStore:
         return "swapped"
 
     def _refuse(self, info: ModelInfo, exc: Exception) -> None:
-        reason = _describe(exc)
+        reason = describe_error(exc)
         self.refused = Refusal(info.version, info.resolved_uri, reason, time.time())
         self._skip = info.resolved_uri
         metrics.reload_failed(info.version)
@@ -575,7 +574,7 @@ class ModelStore:
 
     def _registry_failed(self, exc: Exception) -> None:
         health, now = self.registry, time.time()
-        error = _describe(exc)
+        error = describe_error(exc)
         if self.current is None:
             self.reason = f"cannot load {self.model_uri}: the registry is unreachable: {error}"
         if self.source.reports_health:  # the agent counts and logs registry faults
@@ -680,7 +679,8 @@ class ModelStore:
         return self.get().predict(rows, proba)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """`Type: message`, cut to MAX_REASON characters: what refusals and reasons report."""
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."
 
