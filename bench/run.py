@@ -94,6 +94,11 @@ class ServerResult:
     measurements: list[Measurement] = field(default_factory=list)
 
 
+def listen(port: int) -> list[str]:
+    """The --host/--port arguments every server here takes: loopback only."""
+    return ["--host", "127.0.0.1", "--port", str(port)]
+
+
 def contract_body(frame: pd.DataFrame) -> bytes:
     """The article's /predict body: pandas column-oriented JSON with string row keys."""
     return frame.to_json(orient="columns").encode()
@@ -171,10 +176,7 @@ def bentoml(model_dir: Path, workdir: Path, workers: int) -> Server:
             str(PEER_BIN["bentoml"] / "bentoml"),
             "serve",
             "bench.bentoml_service:Titanic",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
+            *listen(port),
         ],
         ready_path="/readyz",
         predict_path="/predict",
@@ -197,10 +199,7 @@ def servers(model_uri: str, workers: int) -> list[Server]:
             str(BIN / "python"),
             "-m",
             "serving",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
+            *listen(port),
             "--workers",
             str(workers),
             "--model-uri",
@@ -223,10 +222,7 @@ def servers(model_uri: str, workers: int) -> list[Server]:
                 model_uri,
                 "--env-manager",
                 "local",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
+                *listen(port),
                 "--workers",
                 str(n),
             ],

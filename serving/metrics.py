@@ -148,8 +148,8 @@ def reload_failed(version: str | None = None) -> None:
 def show_model(info: Any) -> None:
     """Set `model_info` to this process's model (1) and the one it replaced to 0.
 
-    Called from the process that serves requests; the gunicorn master (which loads the model
-    before forking) never calls it, so its stale value cannot outlive a reload.
+    Called from the process that serves requests (a worker), which loads its own model: no
+    other process's value can outlive a reload.
     """
     if info is not None and info is _shown["info"]:  # every request: nothing changed
         return

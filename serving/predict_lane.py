@@ -111,7 +111,7 @@ class PredictLane:
             started=started,
             request_id=rid,
             model_version=version,
-            rows=rows if status == 200 else None,
+            rows=rows,  # None unless answered 200
             error=error,
         )
         self.recorder.record(PATH, "POST", status, time.perf_counter() - started, rows, labels)
