@@ -48,9 +48,10 @@ test: setup system-deps ## Run the whole test suite (real dvc, MLflow, gunicorn,
 test-fast: setup ## Run the tests that start no processes
 	$(BIN)/pytest -m "not slow"
 
-lint: setup ## ruff check and format check
+lint: setup ## ruff check, format check, and the import direction (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

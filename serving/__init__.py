@@ -1,24 +1,9 @@
-"""Serve the registered Titanic model: `python -m serving` (gunicorn) or `create_app()` (Flask).
+"""Serve the registered Titanic model: `python -m serving` (the server), or
+`serving.rest.app.create_app()` for the WSGI app alone.
 
-Nothing happens at import: the model loads when `create_app` is called.
+Nothing happens at import. The layers, top down (`make lint` checks that imports only go down):
+`server` (the processes), `rest` and `batch` (the ways in), `watcher` and `store` (which version
+is served, and when it changes), `registry` (where versions come from), `model` (one version
+from its directory), and the leaves every layer may use (`config`, `contract`, `deadline`,
+`metrics`, `request_log`, `tempdirs`, `errors`).
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from flask import Flask
-
-    from serving.config import Settings
-    from serving.model_store import ModelStore
-
-
-def create_app(settings: Settings | None = None, model_store: ModelStore | None = None) -> Flask:
-    """See serving.app.create_app (imported lazily: importing `serving` stays cheap)."""
-    from serving.app import create_app as factory
-
-    return factory(settings, model_store)
-
-
-__all__: list[Any] = ["create_app"]

@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 
 from serving.config import DEFAULT_MODEL_URI, default_tracking_uri
-from serving.staging import IDENTITY_FILE, download, resolve
+from serving.model.identity import IDENTITY_FILE
+from serving.registry.staging import download, resolve
 
 
 def bake(model_uri: str, tracking_uri: str, output: Path) -> dict:
@@ -28,7 +29,9 @@ def bake(model_uri: str, tracking_uri: str, output: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.bake", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help="registered model to bake")
     parser.add_argument("--output", type=Path, default=Path("model"), help="directory to write")
     parser.add_argument("--tracking-uri", default=None, help="registry (default: as the server)")

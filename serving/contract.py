@@ -38,7 +38,6 @@ INT32 = (-(2**31), 2**31 - 1)
 # A float stands for an integer only up to 2**53: beyond, it may not be the number that was sent
 # (orjson reads -9223372036854775809, outside int64, as the float -2**63).
 EXACT_FLOAT_INT = 2**53
-KINDS = {"long", "integer", "double", "float", "string", "boolean"}
 FINITE = (-sys.float_info.max, sys.float_info.max)
 
 
@@ -47,6 +46,10 @@ class Column:
     name: str
     kind: str  # one of KINDS: MLflow's DataType names
     required: bool = True
+
+    @property
+    def type(self) -> Kind:
+        return KINDS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,7 @@ class InputSpec:
     @cached_property
     def _plan(self) -> tuple[tuple[Column, type, tuple[Any, Any] | None, Converter], ...]:
         """Per column: the type taken as it is (within bounds, if any) and the full converter."""
-        return tuple(
-            (c, EXACT[c.kind], BOUNDS.get(c.kind), CONVERTERS[c.kind]) for c in self.columns
-        )
+        return tuple((c, c.type.exact, c.type.bounds, c.type.convert) for c in self.columns)
 
     @cached_property
     def _required(self) -> tuple[str, ...]:
@@ -107,10 +108,6 @@ def decode_json(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError("malformed_json", f"the request body is not valid JSON: {exc}") from None
-
-
-def parse_body(raw: bytes, spec: InputSpec, max_rows: int) -> Batch:
-    return parse_batch(decode_json(raw), spec, max_rows)
 
 
 def parse_batch(body: Any, spec: InputSpec, max_rows: int) -> Batch:
@@ -182,7 +179,7 @@ def _parse_any(body: Any, spec: InputSpec, max_rows: int) -> Batch:
         )
     rows = [{} for _ in index]
     for column in spec.columns:
-        convert = CONVERTERS[column.kind]
+        convert = column.type.convert
         for key, row, value in zip(index, rows, cells(column.name), strict=True):
             if value is None:
                 if column.required:
@@ -350,26 +347,46 @@ def _to_bool(value: Any, column: Column, row: str) -> bool:
 
 
 Converter = Callable[[Any, Column, str], Any]
-CONVERTERS: Mapping[str, Converter] = {
-    "long": _to_int(INT64),
-    "integer": _to_int(INT32),
-    "double": _to_float,
-    "float": _to_float,
-    "string": _to_str,
-    "boolean": _to_bool,
-}
-# The common-shape shortcut: a value of exactly this type (within BOUNDS) is already converted.
-EXACT: Mapping[str, type] = {
-    "long": int,
-    "integer": int,
-    "double": float,
-    "float": float,
-    "string": str,
-    "boolean": bool,
-}
-BOUNDS: Mapping[str, tuple[Any, Any]] = {
-    "long": INT64,
-    "integer": INT32,
-    "double": FINITE,  # inf is out of bounds, and nan compares false: both go to the converter
-    "float": FINITE,
-}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One MLflow column type (`DataType` name), and what every part of serving makes of it.
+
+    The parser, the frame builder, the batch engines (numpy, Arrow, Spark) and the OpenAPI
+    document all read this one table: a type added or changed here is changed everywhere.
+    """
+
+    name: str
+    exact: type  # a request value of exactly this type is taken as it is (within `bounds`)
+    bounds: tuple[Any, Any] | None  # the values accepted without conversion
+    convert: Converter  # any other value: converted, or an ApiError naming it
+    noun: str  # what a value must be, in a message: "an integer"
+    numpy: str  # the column's numpy dtype when it has no null
+    numeric: bool  # True: a column with nulls is float64 with NaN; False: objects with None
+    arrow: str  # pyarrow's type factory: getattr(pyarrow, arrow)()
+    spark: str  # pyspark.sql.types class name
+    openapi: Mapping[str, Any]  # the JSON schema of one value
+    example: Any  # a plausible value, for documentation and placeholders
+
+
+KINDS: Mapping[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("long", int, INT64, _to_int(INT64), "an integer", "int64", True, "int64",
+             "LongType",
+             {"type": "integer", "format": "int64", "minimum": INT64[0], "maximum": INT64[1]}, 3),
+        Kind("integer", int, INT32, _to_int(INT32), "an integer", "int32", True, "int32",
+             "IntegerType",
+             {"type": "integer", "format": "int32", "minimum": INT32[0], "maximum": INT32[1]}, 3),
+        # inf is out of bounds, and nan compares false: both go to the converter
+        Kind("double", float, FINITE, _to_float, "a finite number", "float64", True, "float64",
+             "DoubleType", {"type": "number", "format": "double"}, 22.0),
+        Kind("float", float, FINITE, _to_float, "a finite number", "float32", True, "float32",
+             "FloatType", {"type": "number", "format": "float"}, 22.0),
+        Kind("string", str, None, _to_str, "a string", "object", False, "string",
+             "StringType", {"type": "string"}, "S"),
+        Kind("boolean", bool, None, _to_bool, "true or false", "bool", False, "bool_",
+             "BooleanType", {"type": "boolean"}, True),
+    )
+}  # fmt: skip

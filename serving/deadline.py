@@ -3,9 +3,10 @@
 Under gunicorn's sync workers each request runs on the worker's main thread, so a SIGALRM timer
 (`setitimer`) can interrupt it: the handler raises `RequestTimeout` at the next Python bytecode
 (a C call such as one ONNX run finishes first). `RequestTimeout` is a BaseException so that the
-model code's `except Exception` cannot swallow it; the view wrapper turns it into the JSON error
-`{"error": {"code": "timeout", ...}}` with status 504. Off the main thread (gthread workers) no
-signal can reach the request: there gunicorn's own, larger `timeout` is the only limit.
+model code's `except Exception` cannot swallow it; the web layer (serving.rest.limits) turns
+it into the JSON error `{"error": {"code": "timeout", ...}}` with status 504. Off the main
+thread (gthread workers) no signal can reach the request: there gunicorn's own, larger
+`timeout` is the only limit.
 
 A limit that passes inside `shielded()` (ONNX Runtime's run) is raised when that block ends:
 ONNX Runtime calls back into Python while it converts string inputs, and a Python exception
@@ -20,19 +21,11 @@ ends must not kill the worker).
 
 from __future__ import annotations
 
-import functools
-import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-from flask import Flask
-
-from serving.errors import ApiError
-
-log = logging.getLogger("serving.deadline")
 
 _MAIN = threading.main_thread()
 # The armed limit (seconds) while a request runs under one, the handler ours replaced, how deep
@@ -116,34 +109,3 @@ def deadline(seconds: float) -> Iterator[None]:
         yield
     finally:
         _disarm()
-
-
-def time_limited(view: Callable[..., Any], seconds: float) -> Callable[..., Any]:
-    @functools.wraps(view)
-    def limited(*args: Any, **kwargs: Any) -> Any:
-        try:
-            with deadline(seconds):
-                return view(*args, **kwargs)
-        except RequestTimeout:
-            raise timeout_error(seconds) from None
-
-    return limited
-
-
-def timeout_error(seconds: float) -> ApiError:
-    """The 504 a request over its time limit gets (logged as a warning)."""
-    log.warning("request exceeded its time limit of %s s", seconds)
-    return ApiError(
-        "timeout",
-        f"the request took longer than the server's limit of {seconds} s",
-        status=504,
-        limit_seconds=seconds,
-    )
-
-
-def limit_request_time(app: Flask, seconds: float, endpoints: Iterable[str]) -> None:
-    """Wrap the named endpoints' views (already registered on `app`) in the time limit."""
-    if seconds <= 0:
-        return
-    for endpoint in endpoints:
-        app.view_functions[endpoint] = time_limited(app.view_functions[endpoint], seconds)

@@ -1,30 +1,18 @@
-"""The one error shape every 4xx/5xx answer has, and the handlers that guarantee it.
+"""The one error a request can be answered with, and how a failure is named in one line.
 
     {"error": {"code": "missing_column", "message": "required column 'Sex' is missing", ...}}
 
-`code` is a stable machine-readable name, `message` names the problem for a human, and optional
-extra keys (`column`, `row`, `limit`, ...) locate it. No answer ever carries a stack trace.
+`ApiError` carries that answer: a stable machine-readable `code`, a `message` that names the
+problem for a human, optional details (`column`, `row`, `limit_rows`, ...) that locate it, and
+the HTTP status. No answer ever carries a stack trace. This module imports no web framework:
+the model, the contract and the batch engines raise `ApiError`, and `serving.rest` renders it.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import orjson
-from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger("serving.errors")
-
-# werkzeug's HTTP errors -> our codes (anything else: its name in snake_case)
-HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
+MAX_REASON = 500  # characters of an exception message kept in a reason or a refusal
 
 
 class ApiError(Exception):
@@ -44,42 +32,7 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, **self.details}}
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None):
-    return Response(
-        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
-        status=status,
-        mimetype="application/json",
-        headers=headers,
-    )
-
-
-def error_response(
-    code: str, message: str, status: int, headers: dict[str, str] | None = None, **details: Any
-) -> Response:
-    return json_response({"error": {"code": code, "message": message, **details}}, status, headers)
-
-
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return json_response(exc.body(), exc.status)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        status = exc.code or 500
-        code = HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
-        headers = dict(exc.get_headers())  # keeps Allow on a 405
-        headers.pop("Content-Type", None)
-        details: dict[str, Any] = {}
-        if status == 405 and "Allow" in headers:
-            details["allowed"] = [m.strip() for m in headers["Allow"].split(",")]
-        if status == 413 and app.config.get("MAX_CONTENT_LENGTH"):
-            details["limit_bytes"] = app.config["MAX_CONTENT_LENGTH"]
-        message = exc.description or exc.name
-        return error_response(code, message, status, headers, **details)
-
-    @app.errorhandler(Exception)
-    def _bug(exc: Exception):
-        # Only genuine bugs land here: the trace goes to the server log, never to the client.
-        log.exception("unhandled error while serving a request")
-        return error_response("internal_error", "internal server error; see the server log", 500)
+def describe_error(exc: BaseException) -> str:
+    """`Type: message`, cut to MAX_REASON characters: what refusals and reasons report."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."

@@ -1,10 +1,10 @@
-"""Prometheus metrics: `GET /metrics`, request counts and latency, predictions, model loads.
+"""Prometheus metrics: the instruments, their recording, and the exposition `GET /metrics` serves.
 
 Under gunicorn every worker counts its own requests, so the metrics are multiprocess:
 `python -m serving` calls `prepare_multiprocess_dir()` before anything imports prometheus_client
 (which picks its storage when imported), so every process writes its values to files in
 `PROMETHEUS_MULTIPROC_DIR` (a fresh private temp dir, removed at exit, unless the user set one),
-`gunicorn_child_exit` marks a dead worker's files, and /metrics merges them all with
+`mark_process_dead` marks a dead worker's files, and /metrics merges them all with
 `MultiProcessCollector`. A plain single-process app (Flask's test client) uses the default
 registry. prometheus_client is only imported on first use, never when this module is.
 
@@ -28,13 +28,10 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterable
 from functools import cache
 from types import SimpleNamespace
 from typing import Any
-
-from flask import Flask, Response, g, request
 
 log = logging.getLogger("serving.metrics")
 
@@ -80,12 +77,12 @@ def multiprocess_mode() -> bool:
     return bool(os.environ.get(ENV))
 
 
-def gunicorn_child_exit(server: Any, worker: Any) -> None:
-    """gunicorn's `child_exit` hook: a dead worker's live gauges stop counting."""
+def mark_process_dead(pid: int) -> None:
+    """A dead worker's live gauges stop counting (called by the server when a worker exits)."""
     if multiprocess_mode():
         from prometheus_client import multiprocess as mp
 
-        mp.mark_process_dead(worker.pid)
+        mp.mark_process_dead(pid)
 
 
 @cache
@@ -204,7 +201,7 @@ def _class_counter(endpoint: str, name: str) -> Any:
     return child
 
 
-# -- the Flask side -----------------------------------------------------------------------------
+# -- exposition and recording ------------------------------------------------------------------
 
 
 def render() -> tuple[bytes, str]:
@@ -266,40 +263,3 @@ class Recorder:
             rows_counter.inc(rows)
         if predicted is not None:
             count_predictions(endpoint, predicted)
-
-
-def instrument(app: Flask, store: Any) -> Recorder:
-    """Count every request of `app`, and serve `GET /metrics`; returns the recorder, for code
-    that answers requests outside Flask's hooks (serving.predict_lane).
-
-    Handlers may set `g.rows` (rows answered) and `g.predicted` (the predicted labels).
-    """
-    recorder = Recorder()
-
-    @app.before_request
-    def _metrics_start() -> None:
-        g.metrics_started = time.perf_counter()
-        model = store.current
-        show_model(model.info if model is not None else None)
-
-    @app.after_request
-    def _metrics_finish(response: Response) -> Response:
-        now = time.perf_counter()
-        req, ctx = request._get_current_object(), g._get_current_object()  # one lookup each
-        rule = req.url_rule
-        recorder.record(
-            rule.rule if rule is not None else UNMATCHED,
-            req.method,
-            response.status_code,
-            now - getattr(ctx, "metrics_started", now),
-            getattr(ctx, "rows", None),
-            getattr(ctx, "predicted", None),
-        )
-        return response
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        body, content_type = render()
-        return Response(body, status=200, headers={"Content-Type": content_type})
-
-    return recorder

@@ -111,7 +111,9 @@ def server_roles(master: int) -> tuple[list[psutil.Process], list[psutil.Process
         try:
             if child.status() == psutil.STATUS_ZOMBIE:  # exited, not reaped yet
                 continue
-            (agents if "serving.agent" in " ".join(child.cmdline()) else workers).append(child)
+            (agents if "serving.registry.agent" in " ".join(child.cmdline()) else workers).append(
+                child
+            )
         except psutil.Error:  # exited meanwhile
             continue
     return agents, workers

@@ -1,8 +1,9 @@
 """Compile the fitted pipeline's encode + classifier steps to ONNX, and prove the two agree.
 
-The `features` step stays in plain Python (regex titles have no ONNX op): serving derives the
-engineered columns with `PassengerFeatures.derive_rows` and feeds them to the graph, one named
-input per column (double for numeric, string for categorical).
+The artifact written here is the one `serving.model.onnx_format` defines. The `features` step
+stays in plain Python (regex titles have no ONNX op): serving derives the engineered columns with
+the features step's row function and feeds them to the graph as two packed inputs, one numeric
+[N, k] tensor and one string [N, m] tensor.
 
 Why double and not float32: scikit-learn's trees compare `float32(x)` with float64 thresholds and
 sum the trees' probabilities in float64. float32 mode gets the splits right (skl2onnx rounds each
@@ -29,14 +30,11 @@ import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
-ONNX_FILE = "model.onnx"  # saved with the logged model as extra_files/model.onnx
-LABEL_OUTPUT = "label"
-PROBA_OUTPUT = "probabilities"
-PACKED_CATEGORICAL = (
-    "categorical"  # the [N, 4] string input (the numeric one keeps skl2onnx's name)
-)
+from serving.model import onnx_format as fmt
+from serving.model.fast import FastModel
+
+ONNX_FILE = fmt.ONNX_FILE  # the file name register.py logs the graph under (extra_files/)
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
-PROBA_TOLERANCE = 1e-6
 NUMERIC_DTYPES = ("double", "float")  # tried in this order
 CHECK_EXAMPLES = 8  # rows of the verification data whose answers the graph carries (see below)
 # Rows the compiled graph also carries the pipeline's answers for: what the training data never
@@ -179,7 +177,7 @@ def _pack_inputs(onx: Any, numeric: Sequence[str], categorical: Sequence[str]) -
     counted = {"num_outputs": len(categorical)} if opset >= 18 else {}
     split = helper.make_node(
         "Split",
-        [PACKED_CATEGORICAL],
+        [fmt.CATEGORICAL_INPUT],
         list(categorical),
         axis=1,
         name="split_categorical",
@@ -191,7 +189,7 @@ def _pack_inputs(onx: Any, numeric: Sequence[str], categorical: Sequence[str]) -
         [
             helper.make_tensor_value_info(concat.output[0], number, [None, len(numeric)]),
             helper.make_tensor_value_info(
-                PACKED_CATEGORICAL, TensorProto.STRING, [None, len(categorical)]
+                fmt.CATEGORICAL_INPUT, TensorProto.STRING, [None, len(categorical)]
             ),
         ]
     )
@@ -236,15 +234,15 @@ def convert(pipeline: Pipeline, numeric_dtype: str = "double") -> bytes:
     if numeric_dtype == "double":
         _exact_double_trees(onx, model.steps[-1][1])
     outputs = [o.name for o in onx.graph.output]
-    if outputs != [LABEL_OUTPUT, PROBA_OUTPUT]:
+    if outputs != [fmt.LABEL_OUTPUT, fmt.PROBA_OUTPUT]:
         raise CompileError(f"unexpected ONNX outputs {outputs}")
     _pack_inputs(onx, numeric, categorical)
     for key, value in {
-        "input_layout": "packed",
-        "numeric_inputs": ",".join(numeric),
-        "categorical_inputs": ",".join(categorical),
-        "numeric_dtype": numeric_dtype,
-        "classes": ",".join(str(c) for c in model.classes_),
+        fmt.INPUT_LAYOUT: fmt.PACKED_LAYOUT,
+        fmt.NUMERIC_INPUTS: ",".join(numeric),
+        fmt.CATEGORICAL_INPUTS: ",".join(categorical),
+        fmt.NUMERIC_DTYPE: numeric_dtype,
+        fmt.CLASSES: ",".join(str(c) for c in model.classes_),
     }.items():
         onx.metadata_props.add(key=key, value=value)
     return onx.SerializeToString()
@@ -254,9 +252,7 @@ def onnx_predict(
     onnx_bytes: bytes, pipeline: Pipeline, rows: Sequence[Mapping[str, Any]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(labels, P(class 1)) from the ONNX graph, run by the serving fast path's own code
-    (`serving.fast.FastModel`) with the pipeline's features step deriving its inputs."""
-    from serving.fast import FastModel
-
+    (`serving.model.fast.FastModel`) with the pipeline's features step deriving its inputs."""
     fast = FastModel(onnx_bytes, pipeline.named_steps["features"].derive_rows)
     labels, proba = fast.predict(rows)
     return np.asarray(labels), np.asarray(proba, dtype=np.float64)
@@ -283,10 +279,10 @@ def check_parity(
     labels, proba = onnx_predict(onnx_bytes, pipeline, rows)
     mismatches = int((labels != expected_labels).sum())
     max_diff = float(np.max(np.abs(proba - expected_proba)))
-    if mismatches or not max_diff <= PROBA_TOLERANCE:
+    if mismatches or not max_diff <= fmt.PROBA_TOLERANCE:
         raise CompileError(
             f"ONNX disagrees with scikit-learn on {len(rows)} rows: {mismatches} labels differ, "
-            f"max |proba diff| {max_diff:.3g} (tolerance {PROBA_TOLERANCE})"
+            f"max |proba diff| {max_diff:.3g} (tolerance {fmt.PROBA_TOLERANCE})"
         )
     return {"rows": float(len(rows)), "label_mismatches": 0.0, "max_proba_diff": max_diff}
 
@@ -350,9 +346,9 @@ def with_serving_metadata(
     }
     onx = onnx.load_from_string(onnx_bytes)
     for key, value in {
-        "features_code": module.replace(".", "/") + ".py",
-        "features_function": function.__name__,
-        "check": json.dumps(check),
+        fmt.FEATURES_CODE: module.replace(".", "/") + ".py",
+        fmt.FEATURES_FUNCTION: function.__name__,
+        fmt.CHECK: json.dumps(check),
     }.items():
         onx.metadata_props.add(key=key, value=value)
     return onx.SerializeToString()

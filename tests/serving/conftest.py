@@ -14,9 +14,9 @@ import pytest
 from flask.testing import FlaskClient
 from mlflow import MlflowClient
 
-from serving.app import create_app
 from serving.config import Settings
-from serving.model_store import ModelStore
+from serving.rest.app import create_app
+from serving.store import ModelStore
 
 
 @pytest.fixture(scope="module")

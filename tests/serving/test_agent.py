@@ -1,5 +1,5 @@
-"""serving/agent.py in-process, on a real sqlite registry copy: what it stages and publishes, and
-how a worker's store (AgentSource) follows it."""
+"""serving/registry/agent.py in-process, on a real sqlite registry copy: what it stages and
+publishes, and how a worker's store (AgentSource) follows it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from serving import staging
-from serving.agent import Agent
-from serving.model_store import ModelStore
+from serving.model.identity import IDENTITY_FILE
+from serving.registry import staging
+from serving.registry.agent import Agent
+from serving.store import ModelStore
 from tests.processes import free_port
 
 
@@ -37,7 +38,7 @@ def test_the_agent_stages_what_the_alias_names_and_a_worker_loads_it(registry, t
     published = state(tmp_path)["model"]
     assert published["version"] == original and published["resolved_uri"].endswith(original)
     assert (Path(published["path"]) / "MLmodel").is_file()
-    assert (Path(published["path"]) / staging.IDENTITY_FILE).is_file()
+    assert (Path(published["path"]) / IDENTITY_FILE).is_file()
     assert agent.poll() == "unchanged"
 
     assert worker.poll() == "swapped"
@@ -78,7 +79,7 @@ def test_an_unreachable_registry_is_published_for_the_workers(tmp_path, monkeypa
     assert registry["reachable"] is False and registry["failed_polls"] == 2
     worker = ModelStore("models:/titanic@champion", "unused", agent_dir=tmp_path)
     assert worker.poll() == "unreachable"
-    assert worker.status()["reload"]["registry"]["failed_polls"] == 2
+    assert worker.status()["registry"]["failed_polls"] == 2
 
 
 def test_a_forced_reload_waits_for_the_agents_poll(registry, tmp_path):

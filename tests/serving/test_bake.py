@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from serving.app import create_app
 from serving.bake import bake
 from serving.config import Settings
+from serving.rest.app import create_app
 
 
 def test_a_baked_model_serves_with_its_identity_and_no_registry(registered_model, tmp_path):

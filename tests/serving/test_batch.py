@@ -12,7 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from serving import batch
+from serving.batch import cli as batch
+from serving.batch.files import ADDED_COLUMNS
 from training.config import REPO_ROOT
 
 TEST_CSV = REPO_ROOT / "data" / "raw" / "test.csv"
@@ -66,7 +67,7 @@ def test_scores_every_row_in_order_like_pyfunc(
     assert code == 0, capsys.readouterr().err
     assert_matches(out, expected)
     # every input column is kept, then the three answers
-    assert list(out.columns) == [*pd.read_csv(TEST_CSV, nrows=0).columns, *batch.ADDED_COLUMNS]
+    assert list(out.columns) == [*pd.read_csv(TEST_CSV, nrows=0).columns, *ADDED_COLUMNS]
 
     sidecar = json.loads((tmp_path / f"{name}.meta.json").read_text())
     assert sidecar["model"]["name"] == registry_env.name

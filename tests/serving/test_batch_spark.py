@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from serving import batch
+from serving.batch import cli as batch
 from training.config import REPO_ROOT
 
 pytest.importorskip("pyspark")

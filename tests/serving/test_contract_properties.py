@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serving import contract
-from serving.contract import Batch, InputSpec, parse_batch, parse_body
+from serving.contract import Batch, InputSpec, decode_json, parse_batch
 from serving.errors import ApiError
 from training.signature import INPUT_SCHEMA
 
@@ -55,7 +55,7 @@ def test_any_object_of_columns_is_parsed_or_refused_with_an_api_error(body):
 @given(st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_any_bytes_are_parsed_or_refused_with_an_api_error(raw):
     try:
-        parse_body(raw, SPEC, MAX_ROWS)
+        parse_batch(decode_json(raw), SPEC, MAX_ROWS)
     except ApiError as exc:
         assert 400 <= exc.status < 500
 
@@ -180,7 +180,7 @@ def test_integers_outside_int64_are_refused_not_rounded(number):
     """Found by schemathesis: orjson reads -9223372036854775809 as the float -2**63."""
     raw = f'[{{"Pclass": 1, "Sex": "male", "Parch": {number}}}]'.encode()
     try:
-        batch = parse_body(raw, SPEC, MAX_ROWS)
+        batch = parse_batch(decode_json(raw), SPEC, MAX_ROWS)
     except ApiError as exc:
         assert exc.status == 422 and exc.details["column"] == "Parch"
     else:

@@ -59,7 +59,7 @@ def test_shields_on_other_threads_do_not_hold_back_the_main_threads_limit():
 SWEEP = """
 import json, sys
 from serving.deadline import RequestTimeout, deadline
-from serving.fast import load_fast_model
+from serving.model.fast import load_fast_model
 fast, detail = load_fast_model(sys.argv[1])
 assert fast is not None, detail
 rows = json.loads(fast.metadata["check"])["rows"]

@@ -1,4 +1,4 @@
-"""serving/fast.py: the ONNX fast path returns exactly the registered champion's predictions,
+"""serving/model/fast.py: the ONNX fast path returns exactly the registered champion's predictions,
 and proves it (against the answers the registered pipeline recorded) before it serves."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.fast import ONNX_PATH, FastModel, load_fast_model
+from serving.model.fast import FastModel, load_fast_model
+from serving.model.onnx_format import ONNX_PATH
 from training.compile import CHECK_ROWS
 
 TOLERANCE = 1e-6
@@ -94,7 +95,7 @@ def test_the_graph_carries_the_pipelines_answers_on_awkward_rows(champion) -> No
 def test_the_fast_path_loads_without_mlflow_sklearn_or_pandas(model_dir: Path) -> None:
     """What a serving worker imports to load and run the champion (a fresh interpreter)."""
     script = (
-        "import sys; from pathlib import Path; from serving.fast import load_fast_model\n"
+        "import sys; from pathlib import Path; from serving.model.fast import load_fast_model\n"
         f"fast, reason = load_fast_model(Path({str(model_dir)!r}))\n"
         "assert fast is not None, reason\n"
         "fast.predict([{'Pclass': 1, 'Sex': 'female'}])\n"

@@ -10,7 +10,7 @@ import schemathesis
 
 from serving.config import Settings
 from serving.contract import InputSpec
-from serving.openapi import build_document
+from serving.rest.openapi import build_document
 from tests.conftest import CONTRACT_REQUEST
 from training.signature import INPUT_SCHEMA
 

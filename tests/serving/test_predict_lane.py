@@ -9,9 +9,9 @@ import logging
 import pytest
 from flask.testing import FlaskClient
 
-from serving.app import create_app
 from serving.config import Settings
-from serving.predict_lane import PredictLane
+from serving.rest.app import create_app
+from serving.rest.predict_lane import PredictLane
 from tests.conftest import CONTRACT_REQUEST
 
 BODY = CONTRACT_REQUEST.read_bytes()

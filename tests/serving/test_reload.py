@@ -7,12 +7,14 @@ import logging
 
 import pytest
 
-from serving.admin import admin_blueprint
-from serving.app import create_app
 from serving.config import Settings
 from serving.deadline import RequestTimeout, deadline
-from serving.model_store import ModelStore
-from serving.reload import Backoff, ReloadFlag, set_mlflow_http_defaults
+from serving.registry.health import Backoff
+from serving.registry.staging import set_mlflow_http_defaults
+from serving.rest.admin import admin_blueprint
+from serving.rest.app import create_app
+from serving.store import ModelStore
+from serving.watcher import ReloadFlag
 from tests.conftest import CONTRACT_REQUEST
 from tests.processes import free_port
 
@@ -22,7 +24,7 @@ TOKEN = "unit-admin-token-9c1e"
 def test_poll_swaps_refuses_once_and_rolls_back(registry, caplog):
     uri, client, name, original, good, nowhere = registry
     client.set_registered_model_alias(name, "champion", original)
-    store = ModelStore(f"models:/{name}@champion", uri, reload_interval=1)
+    store = ModelStore(f"models:/{name}@champion", uri)
     store.load()
     assert store.poll() == "unchanged"
 
@@ -32,12 +34,12 @@ def test_poll_swaps_refuses_once_and_rolls_back(registry, caplog):
     assert before.info.version == original  # a request holding the old model keeps it whole
 
     client.set_registered_model_alias(name, "champion", nowhere)
-    with caplog.at_level(logging.WARNING, logger="serving.model_store"):
+    with caplog.at_level(logging.WARNING, logger="serving"):
         assert store.poll() == "refused"
         assert store.poll() == "skipped" and store.poll() == "skipped"  # not retried each poll
     assert sum("refused version" in r.getMessage() for r in caplog.records) == 1
     assert store.current.info.version == good
-    refused = store.status()["reload"]["refused"]
+    refused = store.status()["refused"]
     assert refused["version"] == nowhere and refused["reason"]
     assert store.poll(force=True) == "refused"  # an operator's reload tries it again
 
@@ -53,7 +55,7 @@ def test_an_unreachable_registry_keeps_the_model_and_logs_once_per_streak(regist
     store.source.tracking_uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with (
         pytest.MonkeyPatch.context() as patch,
-        caplog.at_level(logging.INFO, logger="serving.model_store"),
+        caplog.at_level(logging.INFO, logger="serving"),
     ):
         patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         results = [store.poll() for _ in range(4)]
@@ -96,9 +98,8 @@ def test_admin_reload_token_rules(loaded_store, registry, caplog):
     from flask import Flask
 
     app = Flask("admin-test")
-    app.register_blueprint(admin_blueprint(loaded_store, {"SERVING_ADMIN_TOKEN": TOKEN}))
+    app.register_blueprint(admin_blueprint(loaded_store, environ={"SERVING_ADMIN_TOKEN": TOKEN}))
     client = app.test_client()
-    loaded_store.reload_flag = None
     assert client.post("/admin/reload").status_code == 401
     assert client.post("/admin/reload", headers={"Authorization": "Basic x"}).status_code == 401
     wrong = client.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}x"})

@@ -8,9 +8,9 @@ import mlflow
 import pandas as pd
 import pytest
 
-from serving.app import create_app
 from serving.config import Settings
-from serving.model_store import ModelStore
+from serving.rest.app import create_app
+from serving.store import ModelStore
 from tests.conftest import CONTRACT_REQUEST
 
 
@@ -26,10 +26,10 @@ def test_predict_rows_equals_pyfunc_and_sklearn_probabilities(store, registry_en
     model = mlflow.pyfunc.load_model(registry_env.champion_uri)
     frame = raw_test.head(60)
     rows = frame[store.current.spec.names].astype(object).where(frame.notna(), None)
-    labels, probabilities = store.predict(rows.to_dict(orient="records"), proba=True)
+    labels, probabilities = store.get().predict(rows.to_dict(orient="records"), proba=True)
     assert labels == model.predict(frame).tolist()
     assert probabilities == pytest.approx(model.get_raw_model().predict_proba(frame)[:, 1].tolist())
-    assert store.predict([]) == ([], None)
+    assert store.get().predict([]) == ([], None)
 
 
 def test_predict_over_the_test_client(client, registry_env):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from serving.__main__ import gunicorn_options
 from serving.config import REPO_ROOT, Settings, parse_settings
+from serving.server.gunicorn import gunicorn_options
 
 
 def test_defaults_bind_localhost_and_use_the_embedded_store():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from serving.contract import Column, InputSpec, parse_batch, parse_body
+from serving.contract import Column, InputSpec, decode_json, parse_batch
 from serving.errors import ApiError
 
 SPEC = InputSpec(
@@ -82,7 +82,7 @@ def test_row_limit_and_undecodable_bodies():
     assert (too_many.value.status, too_many.value.details["limit_rows"]) == (413, 10)
     for raw, code in ((b"", "empty_body"), (b"  \n", "empty_body"), (b"{", "malformed_json")):
         with pytest.raises(ApiError) as raised:
-            parse_body(raw, SPEC, 10)
+            parse_batch(decode_json(raw), SPEC, 10)
         assert raised.value.code == code
 
 

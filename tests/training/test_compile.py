@@ -12,8 +12,8 @@ from mlflow.models import Model
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
+from serving.model.onnx_format import PROBA_TOLERANCE
 from training.compile import (
-    PROBA_TOLERANCE,
     CompileError,
     check_parity,
     compile_to_onnx,

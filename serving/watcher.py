@@ -1,9 +1,10 @@
-"""The per-worker poller behind hot reload, the flag that spreads an operator's reload to every
-worker, and MLflow HTTP settings that keep a dead registry from stalling a poll for minutes.
+"""The per-worker poller behind hot reload, and the flag that spreads an operator's reload to
+every worker.
 
-Each gunicorn worker runs one `Watcher` thread, started after the fork (never in the master).
-Under `python -m serving` the model agent (serving.agent) is the one that polls the registry;
-the watcher then also looks, every tick, at the agent's state file, and loads what it staged:
+Each worker runs one `Watcher` thread, started by the server after the fork (never in the
+master) and given its store and the shared flag explicitly. Under `python -m serving` the model
+agent (serving.registry.agent) is the one that polls the registry; the watcher then also looks,
+every tick, at the agent's state file, and loads what it staged:
 
 - while no model is loaded it retries `ModelStore.poll` with an exponential backoff
   (`load_retry_seconds`, doubling up to `load_retry_max_seconds`);
@@ -18,51 +19,18 @@ the watcher then also looks, every tick, at the agent's state file, and loads wh
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from serving.config import Settings
+from serving.registry.health import Backoff
+from serving.store import ModelStore
 from serving.tempdirs import owned_temp_dir
 
-if TYPE_CHECKING:
-    from serving.model_store import ModelStore
-
-log = logging.getLogger("serving.reload")
+log = logging.getLogger("serving.watcher")
 
 TICK = 0.25  # seconds between looks at the reload flag
-# MLflow retries a failing HTTP call 7 times with a 2 s backoff factor and waits 120 s per call by
-# default: minutes per poll against a dead registry. The server lowers both unless they are set.
-MLFLOW_HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # no progress bars in the server log
-}
-
-
-def set_mlflow_http_defaults(environ: MutableMapping[str, str] | None = None) -> None:
-    """Low MLflow HTTP retry/timeout defaults for the server process (the user's values win)."""
-    environ = os.environ if environ is None else environ
-    for key, value in MLFLOW_HTTP_DEFAULTS.items():
-        environ.setdefault(key, value)
-
-
-class Backoff:
-    """first, 2*first, 4*first, ... capped at `cap`; `reset` starts over."""
-
-    def __init__(self, first: float, cap: float):
-        self.first, self.cap = first, max(cap, first)
-        self._next = first
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first
 
 
 class ReloadFlag:
@@ -95,10 +63,29 @@ class ReloadFlag:
 class Watcher:
     """One daemon thread per process: backoff while nothing is loaded, then poll the alias."""
 
-    def __init__(self, store: ModelStore):
-        self.store = store
+    def __init__(
+        self,
+        store: ModelStore,
+        flag: ReloadFlag | None = None,
+        reload_interval: float = 30.0,
+        retry_seconds: float = 1.0,
+        retry_max_seconds: float = 30.0,
+    ):
+        self.store, self.flag = store, flag
+        self.reload_interval = reload_interval
+        self.retry_seconds, self.retry_max_seconds = retry_seconds, retry_max_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
+
+    @classmethod
+    def from_settings(cls, store: ModelStore, flag: ReloadFlag, settings: Settings) -> Watcher:
+        return cls(
+            store,
+            flag,
+            reload_interval=settings.reload_interval,
+            retry_seconds=settings.load_retry_seconds,
+            retry_max_seconds=settings.load_retry_max_seconds,
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -108,14 +95,13 @@ class Watcher:
         self._thread.join(timeout)
 
     def _interval(self) -> float:
-        store = self.store
-        if store.reload_interval > 0 and store.watches_alias:
-            return store.reload_interval
+        if self.reload_interval > 0 and self.store.watches_alias:
+            return self.reload_interval
         return float("inf")
 
     def _run(self) -> None:
-        store, flag = self.store, self.store.reload_flag
-        backoff = Backoff(store.retry_seconds, store.retry_max_seconds)
+        store, flag = self.store, self.flag
+        backoff = Backoff(self.retry_seconds, self.retry_max_seconds)
         # Poll at once: whatever this process loaded at start may be older than where the alias
         # points now.
         next_poll = time.monotonic()

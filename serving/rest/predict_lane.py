@@ -2,12 +2,12 @@
 
 Flask's request and response objects, contexts, routing and hooks cost about as much per request
 as the model itself on the fast path. `PredictLane` wraps the app's WSGI callable: a POST
-/predict with no query string, a JSON (or curl's default form) content type, a plain
-Content-Length within the limit, a body that parses into a batch, and a loaded model is answered
-here with the JSON, headers, access-log line and metrics that Flask's view would give it.
-Anything else (another path, a query string such as `?proba=true`, chunked bodies, no model yet,
-any parse error) goes to Flask, with the body already read put back: every error answer is
-Flask's own, from one code path.
+/predict with no query string, a plain JSON content type, a plain Content-Length within the
+limit, a body that parses into a batch, and a loaded model is answered here with the same answer
+(serving.rest.answers), headers, access-log line and metrics (serving.rest.hooks.account) that
+Flask's view would give it. Anything else (another path, a query string such as `?proba=true`,
+chunked bodies, no model yet, any parse error) goes to Flask, with the body already read put
+back: every error answer is Flask's own, from one code path.
 """
 
 from __future__ import annotations
@@ -21,13 +21,17 @@ from typing import Any
 import orjson
 
 from serving.contract import parse_batch
-from serving.deadline import RequestTimeout, deadline, timeout_error
+from serving.deadline import RequestTimeout, deadline
 from serving.errors import ApiError
 from serving.metrics import Recorder, show_model
-from serving.request_log import log_request, request_id
+from serving.request_log import request_id
+from serving.rest.answers import answer_headers, predict_answer
+from serving.rest.hooks import account
+from serving.rest.limits import timeout_error
+from serving.rest.requests import PLAIN_JSON_HEADERS
+from serving.store import ModelStore
 
 PATH = "/predict"
-CONTENT_TYPES = {"application/json", "", "application/x-www-form-urlencoded"}
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -35,7 +39,7 @@ class PredictLane:
     def __init__(
         self,
         app: WSGIApp,
-        store: Any,
+        store: ModelStore,
         recorder: Recorder,
         max_rows: int,
         max_body_bytes: int,
@@ -50,7 +54,7 @@ class PredictLane:
             environ.get("PATH_INFO") != PATH
             or environ.get("REQUEST_METHOD") != "POST"
             or environ.get("QUERY_STRING")
-            or environ.get("CONTENT_TYPE", "") not in CONTENT_TYPES
+            or environ.get("CONTENT_TYPE", "") not in PLAIN_JSON_HEADERS
             or "HTTP_TRANSFER_ENCODING" in environ
         ):
             return self.app(environ, start_response)
@@ -75,7 +79,7 @@ class PredictLane:
             return self._answer(
                 start_response, error.status, error.body(), rid, version, started, error.code
             )
-        answer = {"prediction": labels, "index": batch.index, "model_version": version}
+        answer = predict_answer(labels, batch.index, version)
         return self._answer(start_response, 200, answer, rid, version, started, None, labels)
 
     def _to_flask(self, environ: dict[str, Any], start_response: Any, raw: bytes) -> Any:
@@ -98,21 +102,20 @@ class PredictLane:
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
-            ("X-Request-ID", rid),
+            *answer_headers(rid, version),
         ]
-        if version is not None:
-            headers.append(("X-Model-Version", version))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-        rows = len(labels) if labels is not None else None
-        log_request(
+        account(
+            self.recorder,
+            endpoint=PATH,
             method="POST",
             path=PATH,
             status=status,
             started=started,
-            request_id=rid,
-            model_version=version,
-            rows=rows,  # None unless answered 200
+            rid=rid,
+            version=version,
+            rows=len(labels) if labels is not None else None,  # None unless answered 200
             error=error,
+            predicted=labels,
         )
-        self.recorder.record(PATH, "POST", status, time.perf_counter() - started, rows, labels)
         return [body]

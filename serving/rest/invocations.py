@@ -1,25 +1,34 @@
-"""MLflow's scoring protocol for POST /invocations, with MLflow's own parsers and serializer.
+"""POST /invocations: MLflow's scoring protocol, with MLflow's own parsers and serializer.
 
-MLflow (and pandas behind it) is imported on the first /invocations request, never before: a
-worker that only answers /predict on the fast path does not carry it in memory.
+Exactly what `mlflow models serve` accepts: JSON with one of `dataframe_split`,
+`dataframe_records`, `instances`, `inputs` (and optional `params`), or `text/csv`; answered
+`{"predictions": [...]}` by MLflow's pyfunc of the served version. MLflow (and pandas behind it)
+is imported on the first /invocations request, never before: a worker that only answers /predict
+on the fast path does not carry it in memory.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import threading
+import weakref
 from io import StringIO
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from flask import Blueprint, Response, g, request
 
 from serving.errors import ApiError
+from serving.model.loaded import LoadedModel
+from serving.rest.probes import serving_model
+from serving.rest.requests import CSV_TYPE, json_body, read_body
+from serving.store import ModelStore
 
-if TYPE_CHECKING:
-    from serving.model_store import LoadedModel
+log = logging.getLogger("serving.rest.invocations")
 
-log = logging.getLogger("serving.scoring")
-
-CSV_TYPE = "text/csv"
 MAX_MESSAGE = 500
+_pyfuncs: weakref.WeakKeyDictionary[LoadedModel, Any] = weakref.WeakKeyDictionary()
+_pyfunc_lock = threading.Lock()
 
 
 def _mlflow_error(exc: Any) -> ApiError:
@@ -35,10 +44,23 @@ def _mlflow_error(exc: Any) -> ApiError:
     )
 
 
+def pyfunc_of(model: LoadedModel) -> Any:
+    """MLflow's pyfunc of the loaded version's directory, loaded on first use per version."""
+    pyfunc = _pyfuncs.get(model)
+    if pyfunc is None:
+        with _pyfunc_lock:
+            pyfunc = _pyfuncs.get(model)
+            if pyfunc is None:
+                import mlflow.pyfunc
+
+                pyfunc = _pyfuncs[model] = mlflow.pyfunc.load_model(model.info.path)
+    return pyfunc
+
+
 def plain_model(model: LoadedModel) -> Any:
     """The model's pyfunc (loaded on first use); 503 if it cannot load."""
     try:
-        return model.pyfunc
+        return pyfunc_of(model)
     except Exception as exc:
         log.warning("cannot load the plain model for /invocations", exc_info=True)
         raise ApiError(
@@ -85,7 +107,7 @@ def predict(model: LoadedModel, data: Any, params: dict | None) -> tuple[str, An
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc import scoring_server
 
-    pyfunc = model.pyfunc
+    pyfunc = plain_model(model)
     try:
         if "params" in inspect.signature(pyfunc.predict).parameters:
             predictions = pyfunc.predict(data, params=params)
@@ -104,3 +126,27 @@ def predict(model: LoadedModel, data: Any, params: dict | None) -> tuple[str, An
     out = StringIO()
     scoring_server.predictions_to_json(predictions, out)
     return out.getvalue(), predictions
+
+
+def invocations_blueprint(store: ModelStore, max_rows: int) -> Blueprint:
+    invocations = Blueprint("invocations", __name__)
+
+    @invocations.post("/invocations")
+    def invocations_view() -> Response:
+        raw = read_body(request, csv=True)
+        model = serving_model(store)
+        body = None if request.mimetype == CSV_TYPE else json_body(raw, request)
+        data, params = parse_input(raw, request.mimetype, body, model)
+        rows = len(data) if hasattr(data, "__len__") else None
+        g.rows = rows
+        if rows is not None and rows > max_rows:
+            raise ApiError(
+                "too_many_rows",
+                f"the request has {rows} rows, more than {max_rows}",
+                status=413,
+                limit_rows=max_rows,
+            )
+        answer, g.predicted = predict(model, data, params)  # counted by the metrics hooks
+        return Response(answer, mimetype="application/json")
+
+    return invocations

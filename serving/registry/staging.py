@@ -1,50 +1,50 @@
-"""The registry side of serving: where a model URI points now, and a local copy of that version.
+"""Where a model URI points now in MLflow's registry, and a local copy of that version.
 
-This is the only serving module that talks to MLflow's registry, and it imports MLflow inside
-its functions: under `python -m serving` it runs in the model agent process (serving.agent), so
-the workers that answer requests never load MLflow at all. In-process users (tests, batch
-scoring, `python -m serving.bake`) call it directly.
+The one module that talks to MLflow's registry; it imports MLflow inside its functions. Under
+`python -m serving` it runs in the model agent process (serving.registry.agent), so the workers
+that answer requests never load MLflow at all. In-process users (tests, batch scoring,
+`python -m serving.bake`) call it directly.
 
 A staged version is MLflow's model directory (as `download_artifacts` writes it) plus
-`registry.json`, its registry identity: the same layout `python -m serving.bake` writes for an
-image, so the server loads both the same way (serving.model_files).
+`registry.json`, its registry identity (serving.model.identity): the same layout
+`python -m serving.bake` writes for an image, so the server loads both the same way.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
 
+from serving.model.identity import ModelIdentity, write_identity
 from serving.tempdirs import owned_temp_dir
 
 ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
-IDENTITY_FILE = "registry.json"  # beside MLmodel in a staged or baked model directory
-IDENTITY_KEYS = ("name", "version", "alias", "run_id", "source", "tags")
 KEEP_STAGED = 4  # staged versions kept on disk (a worker may still be serving an older one)
+# MLflow retries a failing HTTP call 7 times with a 2 s backoff factor and waits 120 s per call by
+# default: minutes per poll against a dead registry. The server lowers both unless they are set.
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # no progress bars in the server log
+}
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """A model URI resolved in the registry: which version (if any) and its identity."""
+def set_mlflow_http_defaults(environ: MutableMapping[str, str] | None = None) -> None:
+    """Low MLflow HTTP retry/timeout defaults for the server process (the user's values win)."""
+    environ = os.environ if environ is None else environ
+    for key, value in MLFLOW_HTTP_DEFAULTS.items():
+        environ.setdefault(key, value)
 
-    model_uri: str  # as configured, e.g. models:/titanic@champion
-    resolved_uri: str  # what to download, e.g. models:/titanic/3
-    name: str | None = None
-    version: str | None = None
-    alias: str | None = None
-    run_id: str | None = None
-    source: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
-    def identity(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in IDENTITY_KEYS}
+def watches_alias(model_uri: str) -> bool:
+    """Only an alias can move: a fixed version or a path is never polled once loaded."""
+    return ALIAS_URI.match(model_uri) is not None
 
 
 def is_registry_uri(model_uri: str) -> bool:
@@ -52,10 +52,10 @@ def is_registry_uri(model_uri: str) -> bool:
     return bool(ALIAS_URI.match(model_uri) or VERSION_URI.match(model_uri))
 
 
-def resolve(model_uri: str, tracking_uri: str) -> Resolved:
+def resolve(model_uri: str, tracking_uri: str) -> ModelIdentity:
     """The registered version `model_uri` names now; any other URI resolves to itself."""
     if not is_registry_uri(model_uri):
-        return Resolved(model_uri=model_uri, resolved_uri=model_uri)
+        return ModelIdentity(model_uri=model_uri, resolved_uri=model_uri)
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -67,7 +67,7 @@ def resolve(model_uri: str, tracking_uri: str) -> Resolved:
         assert match is not None
         mv = client.get_model_version(match["name"], match["version"])
         alias = None
-    return Resolved(
+    return ModelIdentity(
         model_uri=model_uri,
         resolved_uri=f"models:/{mv.name}/{mv.version}",
         name=mv.name,
@@ -79,7 +79,7 @@ def resolve(model_uri: str, tracking_uri: str) -> Resolved:
     )
 
 
-def download(resolved: Resolved, tracking_uri: str, output: Path) -> Path:
+def download(resolved: ModelIdentity, tracking_uri: str, output: Path) -> Path:
     """MLflow's model directory for `resolved` in `output` (created), with registry.json."""
     import mlflow
 
@@ -98,8 +98,7 @@ def download(resolved: Resolved, tracking_uri: str, output: Path) -> Path:
     if not (local / "MLmodel").is_file():
         raise FileNotFoundError(f"{resolved.resolved_uri} has no MLmodel file")
     if resolved.version is not None:
-        identity = {**resolved.identity(), "baked_from": resolved.resolved_uri}
-        (local / IDENTITY_FILE).write_text(json.dumps(identity, indent=2) + "\n")
+        write_identity(local, resolved)
     return local
 
 
@@ -113,7 +112,7 @@ class StagingArea:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
 
-    def stage(self, resolved: Resolved, tracking_uri: str) -> Path:
+    def stage(self, resolved: ModelIdentity, tracking_uri: str) -> Path:
         label = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{resolved.name or 'model'}-{resolved.version}")
         target = Path(tempfile.mkdtemp(prefix=f"{label}-{time.time_ns()}-", dir=self.root))
         try:

@@ -1,8 +1,8 @@
 """Read a local MLflow model directory without MLflow: its input signature, its logged input
-example, its plain model file, and the registry identity staged or baked beside it.
+example and its plain model file (skops, with the types it trusts).
 
-This is what a serving worker needs to answer /predict on the fast path; MLflow itself (and
-pandas) are only loaded for the plain model or /invocations.
+This is what a serving worker needs to answer /predict on the fast path; MLflow itself is not
+loaded for it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 from serving.contract import InputSpec, parse_batch
-from serving.staging import IDENTITY_FILE, IDENTITY_KEYS
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,8 @@ class ModelFiles:
     spec: InputSpec
     example_rows: tuple[dict[str, Any], ...]  # the logged input example, typed like a request
     skops_file: str | None  # the sklearn flavor's skops file, if it is saved with skops
+    skops_trusted_types: tuple[str, ...] = ()  # the types that file may hold, as logged
+    code_dir: str | None = None  # the model's own copy of its code (MLflow code_paths)
 
 
 def is_model_dir(model_uri: str) -> bool:
@@ -36,12 +37,16 @@ def read_model_dir(model_dir: Path) -> ModelFiles:
     if not isinstance(mlmodel, dict):
         raise ValueError("MLmodel is not a mapping")
     spec = InputSpec.from_signature_json((mlmodel.get("signature") or {}).get("inputs"))
-    flavor = (mlmodel.get("flavors") or {}).get("sklearn") or {}
+    flavors = mlmodel.get("flavors") or {}
+    flavor = flavors.get("sklearn") or {}
     skops = flavor.get("serialization_format") == "skops" and flavor.get("pickled_model")
+    code = flavor.get("code") or (flavors.get("python_function") or {}).get("code")
     return ModelFiles(
         spec=spec,
         example_rows=tuple(example_rows(model_dir, mlmodel, spec)),
         skops_file=skops or None,
+        skops_trusted_types=tuple(flavor.get("skops_trusted_types") or ()),
+        code_dir=code or None,
     )
 
 
@@ -59,11 +64,3 @@ def example_rows(model_dir: Path, mlmodel: dict[str, Any], spec: InputSpec) -> l
     else:
         return []
     return parse_batch(records, spec, max_rows=len(records) + 1).rows
-
-
-def read_identity(model_dir: Path) -> dict[str, Any] | None:
-    path = model_dir / IDENTITY_FILE
-    if not path.is_file():
-        return None
-    saved = json.loads(path.read_text())
-    return {key: saved.get(key) for key in IDENTITY_KEYS} | {"tags": saved.get("tags") or {}}

@@ -5,9 +5,9 @@ carry `Authorization: Bearer <token>` (missing: 401, wrong: 403). The token is c
 `hmac.compare_digest`, read from the environment only (never a flag, so `ps` does not show it)
 and never logged: the request log records method, path and status, not headers.
 
-A request reaches one gunicorn worker, which reloads at once and answers with the outcome; it
-also touches the shared reload flag, and every other worker reloads within a fraction of a
-second (see `serving.reload`). A forced reload also retries a version refused before.
+A request reaches one worker, which reloads at once and answers with the outcome; it also
+touches the shared reload flag, and every other worker reloads within a fraction of a second
+(see `serving.watcher`). A forced reload also retries a version refused before.
 """
 
 from __future__ import annotations
@@ -16,21 +16,26 @@ import hmac
 import os
 from collections.abc import Mapping
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-from serving.errors import error_response, json_response
-from serving.model_store import ModelStore
+from serving.rest.errors import error_response, json_response
+from serving.store import ModelStore
+from serving.watcher import ReloadFlag
 
 TOKEN_ENV = "SERVING_ADMIN_TOKEN"
 
 
-def admin_blueprint(store: ModelStore, environ: Mapping[str, str] | None = None) -> Blueprint:
+def admin_blueprint(
+    store: ModelStore,
+    flag: ReloadFlag | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Blueprint:
     environ = os.environ if environ is None else environ
     token = environ.get(TOKEN_ENV, "").encode()
     admin = Blueprint("admin", __name__, url_prefix="/admin")
 
     @admin.post("/reload")
-    def reload():
+    def reload() -> Response:
         if not token:
             return error_response(
                 "admin_disabled",
@@ -48,17 +53,17 @@ def admin_blueprint(store: ModelStore, environ: Mapping[str, str] | None = None)
         if not hmac.compare_digest(sent.strip().encode(), token):
             return error_response("forbidden", "the admin token is not valid", 403)
         result = store.poll(force=True, refresh=True)
-        if store.reload_flag is not None:
-            store.reload_flag.touch()  # the other workers reload within a tick
+        if flag is not None:
+            flag.touch()  # the other workers reload within a tick
         current = store.current
-        status = store.status()["reload"]
+        status = store.status()
         answer = {
             "result": result,
             "version": current.info.version if current is not None else None,
             "refused": status["refused"] if result == "refused" else None,
             "registry": status["registry"],
             "other_workers": "signalled"
-            if store.reload_flag is not None
+            if flag is not None
             else "not signalled (no shared reload flag in this server)",
         }
         status_code = {"unreachable": 503, "refused": 422}.get(result, 200)

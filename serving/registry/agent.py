@@ -1,23 +1,22 @@
 """The model agent: the one process of a server that talks to the MLflow registry.
 
-`python -m serving` starts it beside gunicorn's workers (serving.__main__). It resolves the
-model URI, downloads each new version into the run directory (serving.staging) and publishes
-what it staged, with its view of the registry, in `state.json` (written atomically). The
-workers watch that file and load what it names: they never import MLflow, so each weighs what
-ONNX Runtime and Flask weigh, starts in a fraction of a second, and a replaced worker loads the
-current version at once.
+`python -m serving` starts it beside the workers (serving.server.agent_process). It resolves the
+model URI, downloads each new version into the run directory (serving.registry.staging) and
+publishes what it staged, with its view of the registry, in `state.json`
+(serving.registry.protocol). The workers watch that file and load what it names: they never
+import MLflow, so each weighs what ONNX Runtime and Flask weigh, starts in a fraction of a
+second, and a replaced worker loads the current version at once.
 
 Its loop: while nothing is staged, retry with backoff (`load_retry_seconds` doubling up to
 `load_retry_max_seconds`); then poll every `reload_interval` seconds if the URI is an alias.
 `POST /admin/reload` (in a worker) writes `request`; the agent polls at once and answers by
-putting the request's id in `state.json` as `handled`. It exits when its parent (gunicorn's
+putting the request's id in `state.json` as `handled`. It exits when its parent (the server's
 master) is gone.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import threading
@@ -27,18 +26,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from serving.model_store import (
-    AGENT_REQUEST,
-    AGENT_STATE,
-    RegistryHealth,
-    describe_error,
-    is_transient,
+from serving.errors import describe_error
+from serving.registry import protocol
+from serving.registry.health import Backoff, RegistryHealth, is_transient
+from serving.registry.staging import (
+    StagingArea,
+    resolve,
+    set_mlflow_http_defaults,
+    watches_alias,
 )
-from serving.reload import Backoff, set_mlflow_http_defaults
 from serving.request_log import configure_logging
-from serving.staging import ALIAS_URI, StagingArea, resolve
 
-log = logging.getLogger("serving.agent")
+log = logging.getLogger("serving.registry.agent")
 
 TICK = 0.1  # seconds between looks at the request file and the parent
 
@@ -62,10 +61,6 @@ class Agent:
         self.registry = RegistryHealth()
         self.handled: str | None = None
 
-    @property
-    def watches_alias(self) -> bool:
-        return ALIAS_URI.match(self.model_uri) is not None
-
     def poll(self, force: bool = False) -> str:
         """Resolve; stage a version not staged yet. Returns unchanged, staged, unreachable or
         failed (its files could not be staged: published with the reason, so that the workers
@@ -75,9 +70,9 @@ class Agent:
         try:
             found = resolve(self.model_uri, self.tracking_uri)
         except Exception as exc:  # not answering, or no such alias (yet): retried
-            self._unreachable(exc, now)
+            self.registry.failed(exc, now, self._serving())
             return "unreachable"
-        self._reachable()
+        self.registry.recovered(now)
         staged = self.staged
         same = staged is not None and found.resolved_uri == staged["resolved_uri"]
         if same and not (force and staged.get("error")):
@@ -86,7 +81,7 @@ class Agent:
             path = self.area.stage(found, self.tracking_uri)
         except Exception as exc:
             if is_transient(exc):  # the registry or artifact store went away mid-download
-                self._unreachable(exc, now)
+                self.registry.failed(exc, now, self._serving())
                 return "unreachable"
             error = f"cannot stage {found.resolved_uri}: {describe_error(exc)}"
             log.warning("%s", error, extra={"fields": {"event": "model_not_staged"}})
@@ -102,45 +97,26 @@ class Agent:
         )
         return "staged"
 
-    def _reachable(self) -> None:
-        failed = self.registry.recovered()
-        if failed:
-            log.info("registry reachable again after %d failed polls", failed)
-
-    def _unreachable(self, exc: Exception, now: float) -> None:
-        error = describe_error(exc)
-        if self.registry.failed(error, now):
-            log.warning(
-                "registry poll failed (%d in a row): %s",
-                self.registry.failed_polls,
-                error,
-                extra={"fields": {"event": "registry_unreachable"}},
-            )
+    def _serving(self) -> str | None:
+        return (self.staged or {}).get("version")
 
     def publish(self) -> None:
-        state = {
-            "model": self.staged,
-            "registry": self.registry.public(),
-            "handled": self.handled,
-            "agent_pid": os.getpid(),
-        }
-        temporary = self.directory / f".{AGENT_STATE}.{os.getpid()}"
-        temporary.write_text(json.dumps(state))
-        temporary.replace(self.directory / AGENT_STATE)
-
-    def _request(self) -> str | None:
-        try:
-            request = (self.directory / AGENT_REQUEST).read_text().strip()
-        except FileNotFoundError:
-            return None
-        return request if request and request != self.handled else None
+        protocol.publish(
+            self.directory,
+            protocol.AgentState(
+                model=self.staged,
+                registry=self.registry.public(),
+                handled=self.handled,
+                agent_pid=os.getpid(),
+            ),
+        )
 
     def run(self, parent: int | None = None, stop: threading.Event | None = None) -> None:
         """Poll until the process `parent` is gone (or `stop` is set)."""
         next_poll = time.monotonic()
         stop = stop or threading.Event()
         while (parent is None or os.getppid() == parent) and not stop.is_set():
-            request = self._request()
+            request = protocol.pending_request(self.directory, self.handled)
             if request is None and time.monotonic() < next_poll:
                 time.sleep(TICK)
                 continue
@@ -156,7 +132,7 @@ class Agent:
                 next_poll = time.monotonic() + self.backoff.next()
                 continue
             self.backoff.reset()
-            interval = self.reload_interval if self.watches_alias else 0
+            interval = self.reload_interval if watches_alias(self.model_uri) else 0
             next_poll = time.monotonic() + (interval if interval > 0 else float("inf"))
         log.info("the server's master is gone: the model agent stops")
 

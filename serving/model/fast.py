@@ -1,14 +1,13 @@
 """The fast inference path: engineered features in plain Python, then the ONNX graph of the rest.
 
-At registration, `training/compile.py` converts the pipeline's steps after `features` (encoding +
-classifier) to ONNX, saved with the logged model as ``extra_files/model.onnx``. The graph's
-metadata names the plain-Python function that derives its inputs from raw rows (a file of the
-model's own ``code/`` copy that imports only the standard library) and carries the registered
-pipeline's answers on a set of check rows. So a server needs neither scikit-learn nor pandas nor
-MLflow to run it: `load_fast_model(model_dir)` loads that file and the graph, and hands out a
-`FastModel` only if it reproduces the pipeline's labels exactly and its probabilities within
-1e-6 on every check row; otherwise it returns None and the reason, and serving loads the plain
-model instead.
+At registration, `training/compile.py` writes the artifact `serving.model.onnx_format` defines:
+the pipeline's steps after `features` as an ONNX graph whose metadata names the plain-Python
+function that derives its inputs from raw rows (a file of the model's own ``code/`` copy that
+imports only the standard library) and carries the registered pipeline's answers on a set of
+check rows. So a server needs neither scikit-learn nor pandas nor MLflow to run it:
+`load_fast_model(model_dir)` loads that file and the graph, and hands out a `FastModel` only if
+it reproduces the pipeline's labels exactly and its probabilities within PROBA_TOLERANCE on
+every check row; otherwise it returns None and the reason, and serving loads the plain model.
 
 Fork safety: a session is rebuilt lazily in any process other than the one that built it, so no
 worker relies on native state copied from its parent.
@@ -29,14 +28,10 @@ from typing import Any
 import numpy as np
 
 from serving.deadline import shielded
+from serving.model import onnx_format as fmt
 
-log = logging.getLogger("serving.fast")
+log = logging.getLogger("serving.model.fast")
 
-ONNX_PATH = Path("extra_files") / "model.onnx"  # inside the logged model's directory
-CODE_DIR = "code"  # the model's own copy of its code (MLflow code_paths)
-LABEL_OUTPUT = "label"
-PROBA_OUTPUT = "probabilities"
-PROBA_TOLERANCE = 1e-6
 _NUMBER_TYPES = {"tensor(double)": np.float64, "tensor(float)": np.float32}
 
 RowsFunction = Callable[[Sequence[Mapping[str, Any]]], tuple[list[list[float]], list[list[str]]]]
@@ -57,9 +52,9 @@ class FastModel:
         inputs = self._session.get_inputs()
         meta = self._session.get_modelmeta().custom_metadata_map
         self.metadata: dict[str, str] = dict(meta)
-        numeric_names = [n for n in meta.get("numeric_inputs", "").split(",") if n]
-        categorical_names = [n for n in meta.get("categorical_inputs", "").split(",") if n]
-        if meta.get("input_layout") != "packed" or len(inputs) != 2:
+        numeric_names = [n for n in meta.get(fmt.NUMERIC_INPUTS, "").split(",") if n]
+        categorical_names = [n for n in meta.get(fmt.CATEGORICAL_INPUTS, "").split(",") if n]
+        if meta.get(fmt.INPUT_LAYOUT) != fmt.PACKED_LAYOUT or len(inputs) != 2:
             raise ValueError("the graph's inputs are not packed (numeric, categorical)")
         number, strings = inputs
         if number.type not in _NUMBER_TYPES or strings.type != "tensor(string)":
@@ -73,7 +68,7 @@ class FastModel:
             raise ValueError("the row function's columns do not match the ONNX inputs")
         self.input_names = (number.name, strings.name)
         self.numeric_dtype = _NUMBER_TYPES[number.type]
-        classes = [int(c) for c in meta.get("classes", "0,1").split(",")]
+        classes = [int(c) for c in meta.get(fmt.CLASSES, "0,1").split(",")]
         self.positive_column = classes.index(1)
 
     @property
@@ -97,7 +92,7 @@ class FastModel:
             strings: np.array(categorical, dtype=object),
         }
         with shielded():  # a request's time limit must not raise inside ONNX Runtime
-            labels, proba = self.session.run([LABEL_OUTPUT, PROBA_OUTPUT], feed)
+            labels, proba = self.session.run([fmt.LABEL_OUTPUT, fmt.PROBA_OUTPUT], feed)
         return labels.ravel().tolist(), proba[:, self.positive_column].astype(float).tolist()
 
 
@@ -118,9 +113,9 @@ def load_rows_function(model_dir: Path, code_file: str, name: str) -> RowsFuncti
     The module name is unique to the file's content, so two model versions never share (or
     overwrite) each other's code in `sys.modules`.
     """
-    path = (model_dir / CODE_DIR / code_file).resolve()
-    if not path.is_relative_to((model_dir / CODE_DIR).resolve()) or not path.is_file():
-        raise FileNotFoundError(f"no {CODE_DIR}/{code_file} in the model")
+    path = (model_dir / fmt.CODE_DIR / code_file).resolve()
+    if not path.is_relative_to((model_dir / fmt.CODE_DIR).resolve()) or not path.is_file():
+        raise FileNotFoundError(f"no {fmt.CODE_DIR}/{code_file} in the model")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     module_name = f"_serving_model_code_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -130,23 +125,23 @@ def load_rows_function(model_dir: Path, code_file: str, name: str) -> RowsFuncti
     spec.loader.exec_module(module)
     function = getattr(module, name, None)
     if not callable(function):
-        raise AttributeError(f"{CODE_DIR}/{code_file} has no function {name!r}")
+        raise AttributeError(f"{fmt.CODE_DIR}/{code_file} has no function {name!r}")
     return function
 
 
 def check(fast: FastModel) -> str:
     """Raise ValueError unless `fast` gives the registered pipeline's answers on the check rows
     its graph carries; return a one-line summary."""
-    expected = json.loads(fast.metadata["check"])
+    expected = json.loads(fast.metadata[fmt.CHECK])
     rows = expected["rows"]
     labels, proba = fast.predict(rows)
     if labels != expected["labels"]:
         bad = sum(a != b for a, b in zip(labels, expected["labels"], strict=True))
         raise ValueError(f"self-check: {bad} of {len(rows)} labels differ from the pipeline's")
     diff = max(abs(a - b) for a, b in zip(proba, expected["probabilities"], strict=True))
-    if not diff <= PROBA_TOLERANCE:
+    if not diff <= fmt.PROBA_TOLERANCE:
         raise ValueError(
-            f"self-check: probabilities differ by up to {diff:.3g} (> {PROBA_TOLERANCE})"
+            f"self-check: probabilities differ by up to {diff:.3g} (> {fmt.PROBA_TOLERANCE})"
         )
     return f"self-check on {len(rows)} rows: labels identical, max |dp| {diff:.2g}"
 
@@ -154,21 +149,21 @@ def check(fast: FastModel) -> str:
 def load_fast_model(model_dir: str | os.PathLike[str]) -> tuple[FastModel | None, str]:
     """The fast path of a logged model's local directory, or (None, why not)."""
     model_dir = Path(model_dir)
-    onnx_path = model_dir / ONNX_PATH
+    onnx_path = model_dir / fmt.ONNX_PATH
     if not onnx_path.is_file():
-        return None, f"no ONNX fast path ({ONNX_PATH.as_posix()}) in this model"
+        return None, f"no ONNX fast path ({fmt.ONNX_PATH.as_posix()}) in this model"
     try:
         onnx_bytes = onnx_path.read_bytes()
         session = new_session(onnx_bytes)
         meta = session.get_modelmeta().custom_metadata_map
     except Exception as exc:
         return None, f"fast path unreadable: {type(exc).__name__}: {str(exc)[:300]}"
-    missing = [k for k in ("features_code", "features_function", "check") if k not in meta]
+    missing = [k for k in fmt.SERVING_KEYS if k not in meta]
     if missing:
         return None, f"the ONNX graph lacks {', '.join(missing)} (compiled by an older version)"
     try:
         rows_function = load_rows_function(
-            model_dir, meta["features_code"], meta["features_function"]
+            model_dir, meta[fmt.FEATURES_CODE], meta[fmt.FEATURES_FUNCTION]
         )
         fast = FastModel(onnx_bytes, rows_function, session)
         summary = check(fast)

@@ -1,0 +1,92 @@
+"""What every request gets, however it is answered: its id, the model version headers, one JSON
+access-log line and its metrics.
+
+`install_hooks(app, store)` adds Flask's before/after hooks for that; `account` is the shared
+tail (log line and metrics) that the hooks and the predict lane both call. Views may set
+`g.model` (the model that answered), `g.rows` (rows answered) and `g.predicted` (the labels).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from serving.metrics import UNMATCHED, Recorder, show_model
+from serving.request_log import log_request, request_id
+from serving.rest.answers import answer_headers
+from serving.store import ModelStore
+
+
+def account(
+    recorder: Recorder,
+    *,
+    endpoint: str,
+    method: str,
+    path: str,
+    status: int,
+    started: float,
+    rid: str,
+    version: str | None,
+    rows: int | None = None,
+    error: str | None = None,
+    predicted: Any = None,
+) -> None:
+    """The access-log line and the metrics of one answered request."""
+    log_request(
+        method=method,
+        path=path,
+        status=status,
+        started=started,
+        request_id=rid,
+        model_version=version,
+        rows=rows,
+        error=error,
+    )
+    recorder.record(endpoint, method, status, time.perf_counter() - started, rows, predicted)
+
+
+def install_hooks(app: Flask, store: ModelStore) -> Recorder:
+    """Count and log every request of `app`; returns the recorder, for the predict lane."""
+    recorder = Recorder()
+
+    @app.before_request
+    def _start() -> None:
+        ctx = g._get_current_object()  # the proxies cost a lookup on every use: resolve once
+        ctx.started = time.perf_counter()
+        ctx.request_id = request_id(request.environ.get("HTTP_X_REQUEST_ID", ""))
+        ctx.model = None
+        ctx.rows = None
+        model = store.current
+        show_model(model.info if model is not None else None)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        req, ctx = request._get_current_object(), g._get_current_object()
+        rid = getattr(ctx, "request_id", "") or request_id("")
+        model = getattr(ctx, "model", None) or store.current
+        version = model.info.version if model is not None else None
+        for name, value in answer_headers(rid, version):
+            response.headers[name] = value
+        status = response.status_code
+        error = None
+        if status >= 400 and response.is_json:
+            error = (response.get_json(silent=True) or {}).get("error", {}).get("code")
+        rule = req.url_rule
+        account(
+            recorder,
+            endpoint=rule.rule if rule is not None else UNMATCHED,
+            method=req.method,
+            path=req.path,
+            status=status,
+            started=getattr(ctx, "started", None) or time.perf_counter(),
+            rid=rid,
+            version=version,
+            rows=getattr(ctx, "rows", None),
+            error=error,
+            predicted=getattr(ctx, "predicted", None),
+        )
+        return response
+
+    return recorder
