@@ -1,4 +1,4 @@
-"""bench/run.py's own logic: the bodies MLServer and BentoML are sent, and how goals are judged."""
+"""The bench's own logic: the bodies MLServer and BentoML are sent, and how goals are judged."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import json
 
 import pandas as pd
 
-from bench.run import CASES, Measurement, ServerResult, ahead_of, records_body, v2_body
+from bench.goals import ahead_of
+from bench.load import CASES, Measurement, ServerResult
+from bench.servers import records_body, v2_body
 
 
 def test_the_v2_body_keeps_types_and_nulls_column_by_column():

@@ -1,0 +1,146 @@
+"""The goals a run is judged by: ratios of this server's figures to its peers'.
+
+Against `mlflow models serve` (its best variant) the issue's goals: 20x the requests per second
+and 1/20 of the p99 at 32 connections, 10x the rows per second at 100 rows, 1/5 of the p50 at one
+connection, a cold start no slower and no more memory. Against a batching peer (MLServer,
+BentoML): ahead on every load case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from bench.load import CASES, ServerResult
+
+
+@dataclass
+class Goal:
+    """One goal: our figure and the peer's, their ratio (above 1: ours is better), met or not."""
+
+    name: str
+    peer: str
+    ours: float
+    baseline: float
+    ratio: float
+    target: str
+    met: bool
+
+
+def _best(peers: list[ServerResult], case: str, attr: str, lowest: bool = False) -> float:
+    """The best of the peers' `attr` in `case`: the highest, or the lowest if `lowest`."""
+    values = [getattr(r.case(case), attr) for r in peers]
+    return min(values) if lowest else max(values)
+
+
+def goals(ours: ServerResult, mlflow: list[ServerResult]) -> list[Goal]:
+    """The issue's goals, each as a ratio against `mlflow models serve`'s best variant."""
+    one, many, big = (c.name for c in CASES)
+    peer = "mlflow models serve (best)"
+    mine32 = ours.case(many)
+    req32, p99 = _best(mlflow, many, "req_per_s"), _best(mlflow, many, "p99_ms", lowest=True)
+    rows, p50 = _best(mlflow, big, "rows_per_s"), _best(mlflow, one, "p50_ms", lowest=True)
+    rss_one_worker = mlflow[0].peak_rss_mib
+    cold = min(r.cold_start_s for r in mlflow)
+    return [
+        Goal(
+            "req/s, 1 row, 32 conns",
+            peer,
+            mine32.req_per_s,
+            req32,
+            mine32.req_per_s / req32,
+            ">= 20x, 0 errors",
+            mine32.req_per_s >= 20 * req32 and mine32.errors == 0,
+        ),
+        Goal(
+            "p99 ms, 1 row, 32 conns",
+            peer,
+            mine32.p99_ms,
+            p99,
+            p99 / mine32.p99_ms,
+            "<= 30 ms and 1/20",
+            mine32.p99_ms <= 30 and mine32.p99_ms * 20 <= p99,
+        ),
+        Goal(
+            "rows/s, 100 rows, 8 conns",
+            peer,
+            ours.case(big).rows_per_s,
+            rows,
+            ours.case(big).rows_per_s / rows,
+            ">= 10x",
+            ours.case(big).rows_per_s >= 10 * rows,
+        ),
+        Goal(
+            "p50 ms, 1 row, 1 conn",
+            peer,
+            ours.case(one).p50_ms,
+            p50,
+            p50 / ours.case(one).p50_ms,
+            "<= 1/5",
+            ours.case(one).p50_ms * 5 <= p50,
+        ),
+        Goal(
+            "cold start s",
+            peer,
+            ours.cold_start_s,
+            cold,
+            cold / ours.cold_start_s,
+            "no slower",
+            ours.cold_start_s <= cold,
+        ),
+        Goal(
+            "peak RSS MiB (all processes)",
+            mlflow[0].server,
+            ours.peak_rss_mib,
+            rss_one_worker,
+            rss_one_worker / ours.peak_rss_mib,
+            "no more",
+            ours.peak_rss_mib <= rss_one_worker,
+        ),
+        Goal(
+            "peak PSS MiB (all processes)",
+            mlflow[0].server,
+            ours.peak_pss_mib,
+            mlflow[0].peak_pss_mib,
+            mlflow[0].peak_pss_mib / ours.peak_pss_mib,
+            "no more",
+            ours.peak_pss_mib <= mlflow[0].peak_pss_mib,
+        ),
+    ]
+
+
+def ahead_of(ours: ServerResult, peer: ServerResult) -> list[Goal]:
+    """Ahead of a batching server (MLServer) on every load case: more req/s and a lower p99 at
+    32 connections, more rows/s at 100 rows, a lower p50 at one connection."""
+    one, many, big = (c.name for c in CASES)
+    out = []
+    for name, case, attr, lower in (
+        ("req/s, 1 row, 32 conns", many, "req_per_s", False),
+        ("p99 ms, 1 row, 32 conns", many, "p99_ms", True),
+        ("rows/s, 100 rows, 8 conns", big, "rows_per_s", False),
+        ("p50 ms, 1 row, 1 conn", one, "p50_ms", True),
+    ):
+        mine, theirs = getattr(ours.case(case), attr), getattr(peer.case(case), attr)
+        out.append(
+            Goal(
+                name,
+                peer.server,
+                mine,
+                theirs,
+                theirs / mine if lower else mine / theirs,
+                "ahead",
+                mine < theirs if lower else mine > theirs,
+            )
+        )
+    return out
+
+
+def judge(results: list[ServerResult], peers: Collection[str]) -> list[Goal]:
+    """Every goal of a run whose first result is this server's: `goals` against the `mlflow`
+    results, then `ahead_of` each result whose kind is one of `peers`."""
+    ours, *others = results
+    targets = goals(ours, [r for r in others if r.kind == "mlflow"])
+    for other in others:
+        if other.kind in peers:
+            targets += ahead_of(ours, other)
+    return targets

@@ -1,0 +1,266 @@
+"""Load on one server: the cases, wrk driving them, and what a server's run records.
+
+Each server is started cold (start to first answer is timed), warmed up, then driven by wrk (one
+thread, POST bodies from bench/post.lua) through the same cases; the RSS and PSS of its whole
+process tree are sampled throughout. The soak drives this server alone for 100,000+ requests and
+checks that no process's memory moves after warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import requests
+
+from bench.processes import Check, free_port, running, tree_memory
+from bench.servers import ROOT, Server
+
+LUA = Path(__file__).with_name("post.lua")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rows: int
+    connections: int
+
+
+CASES = [
+    Case("1 row, 1 conn", rows=1, connections=1),
+    Case("1 row, 32 conns", rows=1, connections=32),
+    Case("100 rows, 8 conns", rows=100, connections=8),
+]
+
+
+@dataclass
+class Measurement:
+    case: str
+    rows: int
+    connections: int
+    requests: int
+    req_per_s: float
+    rows_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class ServerResult:
+    server: str
+    kind: str
+    cold_start_s: float
+    peak_rss_mib: float = 0.0
+    peak_pss_mib: float = 0.0
+    labels: list[int] = field(default_factory=list)  # its answer to the 100-row body
+    measurements: list[Measurement] = field(default_factory=list)
+
+    def case(self, name: str) -> Measurement:
+        """The measurement of the case called `name`."""
+        return next(m for m in self.measurements if m.case == name)
+
+
+@dataclass
+class Soak:
+    requests: int
+    errors: int
+    req_per_s: float
+    p99_ms: float
+    rss_settled_mib: dict[int, float]
+    rss_after_mib: dict[int, float]
+    max_growth: float  # the largest relative RSS change of any process after warm-up
+    met: bool
+
+
+class MemorySampler(threading.Thread):
+    """Samples the summed RSS and PSS of a process tree until stopped; keeps the peaks.
+
+    RSS counts the pages gunicorn's workers share with their master once per process; PSS
+    splits them, so it is what the processes really take from the machine.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        samples = 0
+        while not self._stop_event.is_set():
+            self.peak_rss = max(self.peak_rss, sum(tree_memory(self.process).values()))
+            if samples % 10 == 0:  # PSS reads every mapping (smaps): costly, so less often
+                pss = sum(tree_memory(self.process, pss=True).values())
+                self.peak_pss = max(self.peak_pss, pss)
+            samples += 1
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> tuple[int, int]:
+        self._stop_event.set()
+        self.join()
+        return self.peak_rss, self.peak_pss
+
+
+JSON = {"Content-Type": "application/json"}  # the header of every POST here
+
+
+def answering(server: Server, base: str, probe: bytes) -> Check:
+    """The check that `server` at `base` is ready: its ready path says so *and* it answers
+    `probe`, since some servers report ready before their model has loaded."""
+
+    def check() -> str | None:
+        ready = requests.get(base + server.ready_path, timeout=1)
+        if ready.status_code != 200:
+            return f"{server.ready_path}: HTTP {ready.status_code}"
+        answer = requests.post(base + server.predict_path, data=probe, headers=JSON, timeout=30)
+        if answer.status_code != 200:
+            return f"{server.predict_path}: HTTP {answer.status_code}"
+        return None
+
+    return check
+
+
+@contextmanager
+def started(
+    server: Server, env: dict[str, str], log: Path, probe: bytes
+) -> Iterator[tuple[str, float, int]]:
+    """Start `server` cold; yield (base url, seconds to its first answer to `probe`, pid); stop
+    its process group."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    began = time.monotonic()
+    with running(
+        server.command(port),
+        base + server.ready_path,
+        log=log,
+        env={**env, **server.env(port)},
+        cwd=ROOT,
+        timeout=180,
+        check=answering(server, base, probe),
+        interval=0.05,
+    ) as process:
+        yield base, time.monotonic() - began, process.pid
+
+
+def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
+    """One wrk run (one thread) POSTing `body`; the summary its Lua script prints."""
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            url,
+        ],
+        env={**os.environ, "BENCH_BODY": str(body)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+    return json.loads(match.group(1))
+
+
+def measure(
+    server: Server,
+    env: dict[str, str],
+    bodies: dict[int, pd.DataFrame],
+    seconds: int,
+    workdir: Path,
+) -> ServerResult:
+    """Start `server` cold, record its answer to each of `bodies` (rows -> frame), warm it up,
+    then run every case for `seconds` while sampling its memory."""
+    slug = re.sub(r"[^a-z0-9]+", "-", server.name.lower()).strip("-")
+    files = {}
+    for rows, frame in bodies.items():
+        files[rows] = workdir / f"{slug}-{rows}.json"
+        files[rows].write_bytes(server.body(frame))
+    log, probe = workdir / f"{slug}.log", files[1].read_bytes()
+    with started(server, env, log, probe) as (base, cold, pid):
+        result = ServerResult(server=server.name, kind=server.kind, cold_start_s=cold)
+        sampler = MemorySampler(pid)
+        sampler.start()
+        url = base + server.predict_path
+        for rows in files:
+            check = requests.post(url, data=files[rows].read_bytes(), headers=JSON, timeout=30)
+            check.raise_for_status()
+            result.labels = server.labels(check.json())
+        wrk(url, files[1], 8, 2)  # warm-up
+        for case in CASES:
+            summary = wrk(url, files[case.rows], case.connections, seconds)
+            per_s = summary["requests"] / (summary["duration_us"] / 1e6)
+            result.measurements.append(
+                Measurement(
+                    case=case.name,
+                    rows=case.rows,
+                    connections=case.connections,
+                    requests=summary["requests"],
+                    req_per_s=per_s,
+                    rows_per_s=per_s * case.rows,
+                    p50_ms=summary["p50_us"] / 1000,
+                    p99_ms=summary["p99_us"] / 1000,
+                    errors=sum(summary["errors"].values()),
+                )
+            )
+            print(
+                f"  {server.name:<32} {case.name:<18} {per_s:9.0f} req/s  "
+                f"p50 {summary['p50_us'] / 1000:7.2f} ms  p99 {summary['p99_us'] / 1000:8.2f} ms",
+                flush=True,
+            )
+        rss, pss = sampler.stop()
+        result.peak_rss_mib, result.peak_pss_mib = rss / 2**20, pss / 2**20
+    return result
+
+
+def soak(
+    server: Server,
+    env: dict[str, str],
+    frame: pd.DataFrame,
+    requests_total: int,
+    rate: float,
+    workdir: Path,
+) -> Soak:
+    """At least `requests_total` one-passenger requests at 32 connections after a warm-up (wrk
+    runs for as long as `rate`, the measured req/s, says that takes, plus a margin); zero errors
+    and every process's memory within 5% of where it settled."""
+    seconds = int(requests_total / rate * 1.15) + 5
+    body = workdir / "soak.json"
+    body.write_bytes(server.body(frame))
+    with started(server, env, workdir / "soak.log", body.read_bytes()) as (base, _, pid):
+        url = base + server.predict_path
+        wrk(url, body, 32, 10)  # warm-up: let every worker build its session and caches
+        settled = tree_memory(psutil.Process(pid))
+        summary = wrk(url, body, 32, seconds)
+        after = tree_memory(psutil.Process(pid))
+    errors = sum(summary["errors"].values())
+    same = set(settled) == set(after)
+    growth = max(abs(after[p] - settled[p]) / settled[p] for p in settled if p in after)
+    return Soak(
+        requests=summary["requests"],
+        errors=errors,
+        req_per_s=summary["requests"] / (summary["duration_us"] / 1e6),
+        p99_ms=summary["p99_us"] / 1000,
+        rss_settled_mib={p: round(v / 2**20, 1) for p, v in settled.items()},
+        rss_after_mib={p: round(v / 2**20, 1) for p, v in after.items()},
+        max_growth=growth,
+        met=errors == 0 and same and growth <= 0.05 and summary["requests"] >= requests_total,
+    )
