@@ -2,7 +2,8 @@
 
 Every setting has an environment variable (`SERVING_<NAME>`) and a `python -m serving` flag; a
 flag wins over its variable, a variable over the default. The registry is the one that
-`MLFLOW_TRACKING_URI` names, else the embedded sqlite store at the repo root.
+`MLFLOW_TRACKING_URI` names, else the embedded sqlite store at the repo root. A bad value is
+refused with a message that names the flag and the variable, never an internal field name.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_URI = "models:/titanic@champion"
 MIB = 1024 * 1024
+LOG_LEVELS = ("debug", "info", "warning", "error")
+TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 
 
 def default_tracking_uri(environ: Mapping[str, str] | None = None) -> str:
@@ -25,44 +28,72 @@ def default_tracking_uri(environ: Mapping[str, str] | None = None) -> str:
     return environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 
 
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def env_name(field: str) -> str:
+    return "MLFLOW_TRACKING_URI" if field == "tracking_uri" else f"SERVING_{field.upper()}"
+
+
+def named(field: str) -> str:
+    """How a message names a setting: its flag and its environment variable."""
+    return f"{flag_name(field)} ({env_name(field)})"
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 2
-    threads: int = 1
+    threads: int = 4  # per worker: Flask's endpoints and large batches (the loop answers the rest)
     model_uri: str = DEFAULT_MODEL_URI
     tracking_uri: str = ""  # empty: resolved by default_tracking_uri() in from_env/parse
     max_body_bytes: int = 4 * MIB
     max_rows: int = 10_000
-    timeout: int = 30  # seconds a worker may spend on one request before gunicorn restarts it
+    max_header_bytes: int = 64 * 1024
+    max_concurrency: int = 2048  # requests in progress per worker, slow clients included
+    header_timeout: float = 10.0  # seconds to send a request's head, or to stay idle between two
+    body_timeout: float = 30.0  # seconds to send a request's body once its head is in
+    keep_alive: bool = True
+    request_timeout: float = 10.0  # seconds of model work per prediction request; 0: no limit
     graceful_timeout: int = 30  # seconds in-flight requests get to finish after SIGTERM
     load_retry_seconds: float = 1.0  # first wait before retrying a failed load (then doubling)
     load_retry_max_seconds: float = 30.0  # cap of that doubling backoff
     reload_interval: float = 30.0  # seconds between registry polls for the alias; 0: no polling
-    request_timeout: float = 10.0  # seconds of model work per request before a 504; 0: no limit
     log_level: str = "info"
 
     def __post_init__(self) -> None:
         problems = []
         if not 0 < self.port < 65536:
-            problems.append(f"port {self.port} is not in 1..65535")
-        for name in ("workers", "threads", "max_body_bytes", "max_rows", "timeout"):
+            problems.append(f"{named('port')} must be in 1..65535, got {self.port}")
+        for name in ("workers", "threads", "max_body_bytes", "max_rows", "max_concurrency"):
             if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.graceful_timeout < 0 or self.load_retry_seconds <= 0:
-            problems.append("graceful_timeout must be >= 0 and load_retry_seconds > 0")
+                problems.append(f"{named(name)} must be at least 1, got {getattr(self, name)}")
+        if self.max_header_bytes < 8192:
+            problems.append(f"{named('max_header_bytes')} must be at least 8192")
+        if not 0.001 <= self.header_timeout <= 60:
+            problems.append(f"{named('header_timeout')} must be within 0.001..60 seconds")
+        if self.body_timeout <= 0:
+            problems.append(f"{named('body_timeout')} must be above 0")
+        if not 1 <= self.graceful_timeout <= 1800:
+            problems.append(f"{named('graceful_timeout')} must be within 1..1800 seconds")
+        if self.load_retry_seconds <= 0:
+            problems.append(f"{named('load_retry_seconds')} must be above 0")
         if self.load_retry_max_seconds < self.load_retry_seconds:
-            problems.append("load_retry_max_seconds must be >= load_retry_seconds")
-        if self.reload_interval < 0:
-            problems.append(f"reload_interval must be >= 0 (0: off), got {self.reload_interval}")
-        if not 0 <= self.request_timeout < self.timeout:
             problems.append(
-                f"request_timeout must be >= 0 (0: off) and below timeout ({self.timeout} s, "
-                f"gunicorn's last resort), got {self.request_timeout}"
+                f"{named('load_retry_max_seconds')} must be at least {named('load_retry_seconds')}"
+            )
+        for name in ("reload_interval", "request_timeout"):
+            if getattr(self, name) < 0:
+                problems.append(f"{named(name)} must be >= 0 (0: off), got {getattr(self, name)}")
+        if self.log_level not in LOG_LEVELS:
+            problems.append(
+                f"{named('log_level')} must be one of {', '.join(LOG_LEVELS)}, "
+                f"got {self.log_level!r}"
             )
         if not self.model_uri:
-            problems.append("model_uri is empty")
+            problems.append(f"{named('model_uri')} is empty")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -80,8 +111,22 @@ class Settings:
             values["tracking_uri"] = default_tracking_uri(environ)
         return cls(**values)
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as the SERVING_* variables `from_env` reads (for worker processes)."""
+        env = {
+            f"SERVING_{f.name.upper()}": str(getattr(self, f.name)).lower()
+            if isinstance(getattr(self, f.name), bool)
+            else str(getattr(self, f.name))
+            for f in fields(self)
+        }
+        return env
+
 
 def _convert(name: str, raw: str, kind: type) -> Any:
+    if kind is bool:
+        if raw.lower() in TRUE | FALSE:
+            return raw.lower() in TRUE
+        raise ValueError(f"SERVING_{name.upper()}={raw!r} is not true or false")
     try:
         return kind(raw)
     except ValueError:
@@ -91,46 +136,57 @@ def _convert(name: str, raw: str, kind: type) -> Any:
 HELP = {
     "host": "interface to bind; 127.0.0.1 unless you mean to expose the server",
     "port": "TCP port to listen on",
-    "workers": "gunicorn worker processes (each loads the staged model from disk)",
-    "threads": "threads per worker (1: gunicorn's sync worker, more: gthread)",
+    "workers": "worker processes (each loads the staged model from disk)",
+    "threads": "threads per worker for Flask's endpoints and large batches (one-row predictions "
+    "are answered on the worker's event loop)",
     "model_uri": "MLflow model URI to serve, e.g. models:/titanic@champion or models:/titanic/3",
     "tracking_uri": "MLflow tracking/registry URI (default: the embedded sqlite store at the "
     "repo root)",
     "max_body_bytes": "largest request body accepted, in bytes (larger: 413)",
     "max_rows": "most rows accepted in one request (more: 413)",
-    "timeout": "seconds a worker may spend on one request before it is restarted",
+    "max_header_bytes": "largest request head (request line and headers), in bytes (larger: "
+    "431); at least 8192",
+    "max_concurrency": "requests in progress per worker, slow clients included; more wait for a "
+    "free slot",
+    "header_timeout": "seconds a client may take to send a request's head; an idle keep-alive "
+    "connection is closed after the same time",
+    "body_timeout": "seconds a client may take to send a request's body once its head is in "
+    "(slower: 408)",
+    "keep_alive": "reuse connections between requests (HTTP/1.1 keep-alive)",
+    "request_timeout": "seconds a /predict or /invocations request's model work may take before "
+    "it is answered 504; 0: no limit",
     "graceful_timeout": "seconds in-flight requests get to finish after SIGTERM",
     "load_retry_seconds": "first wait before retrying a failed load while no model is loaded; "
     "it doubles on every failure",
     "load_retry_max_seconds": "cap of the doubling wait between load attempts",
     "reload_interval": "seconds between registry polls for where the model URI's alias points "
     "(a moved alias is loaded, checked and swapped in); 0 turns polling off",
-    "request_timeout": "seconds a /predict or /invocations request may spend before it is "
-    "answered 504 (sync workers); 0: no limit",
-    "log_level": "log level: debug, info, warning, error",
+    "log_level": "log level: " + ", ".join(LOG_LEVELS),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m serving",
-        description="Serve an MLflow-registered Titanic model with gunicorn: POST /predict, "
-        "POST /invocations, GET /health, /ready, /version. Every flag has an env var.",
+        description="Serve an MLflow-registered Titanic model: POST /predict, POST "
+        "/invocations, GET /health, /ready, /version, /metrics, /openapi.json, /docs, and "
+        "POST /admin/reload (enabled by SERVING_ADMIN_TOKEN). Every flag has an env var.",
     )
     defaults = Settings.__dataclass_fields__
     for field in fields(Settings):
-        env = "MLFLOW_TRACKING_URI" if field.name == "tracking_uri" else None
-        env = env or f"SERVING_{field.name.upper()}"
         default = defaults[field.name].default
-        shown = f" (env {env}; default {default})" if default != "" else f" (env {env})"
-        parser.add_argument(
-            f"--{field.name.replace('_', '-')}",
-            dest=field.name,
-            type=type(default),
-            default=None,
-            metavar=field.name.upper(),
-            help=HELP[field.name] + shown,
+        shown = f" (env {env_name(field.name)}" + (
+            f"; default {default})" if default != "" else ")"
         )
+        options: dict[str, Any] = {"dest": field.name, "default": None, "help": HELP[field.name]}
+        if isinstance(default, bool):
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options.update(type=type(default), metavar=field.name.upper())
+        if field.name == "log_level":
+            options["choices"] = LOG_LEVELS
+        options["help"] += shown
+        parser.add_argument(flag_name(field.name), **options)
     return parser
 
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from serving.deadline import shielded
 from serving.model import onnx_format as fmt
 
 log = logging.getLogger("serving.model.fast")
@@ -91,8 +90,7 @@ class FastModel:
             number: np.array(numeric, dtype=np.float64).astype(self.numeric_dtype, copy=False),
             strings: np.array(categorical, dtype=object),
         }
-        with shielded():  # a request's time limit must not raise inside ONNX Runtime
-            labels, proba = self.session.run([fmt.LABEL_OUTPUT, fmt.PROBA_OUTPUT], feed)
+        labels, proba = self.session.run([fmt.LABEL_OUTPUT, fmt.PROBA_OUTPUT], feed)
         return labels.ravel().tolist(), proba[:, self.positive_column].astype(float).tolist()
 
 

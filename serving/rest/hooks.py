@@ -18,6 +18,10 @@ from serving.request_log import log_request, request_id
 from serving.rest.answers import answer_headers
 from serving.store import ModelStore
 
+# Set in the environ of a request whose answer was given up on (a 504 already went out): its
+# late answer is neither logged nor counted again.
+ABANDONED = "serving.abandoned"
+
 
 def account(
     recorder: Recorder,
@@ -64,6 +68,8 @@ def install_hooks(app: Flask, store: ModelStore) -> Recorder:
     @app.after_request
     def _finish(response: Response) -> Response:
         req, ctx = request._get_current_object(), g._get_current_object()
+        if req.environ.get(ABANDONED):
+            return response
         rid = getattr(ctx, "request_id", "") or request_id("")
         model = getattr(ctx, "model", None) or store.current
         version = model.info.version if model is not None else None

@@ -1,50 +1,44 @@
-"""The request time limit on the prediction views: past it the answer is a 504 JSON error.
-
-The timer itself (SIGALRM on the worker's main thread, held back inside ONNX Runtime's run) is
-serving.deadline; this module wraps Flask views in it and names the error.
-"""
+"""The errors a request gets for breaking one of the server's limits, each naming the limit and
+the flag (and environment variable) that sets it."""
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
 
-from flask import Flask
-
-from serving.deadline import RequestTimeout, deadline
 from serving.errors import ApiError
 
 log = logging.getLogger("serving.rest.limits")
 
 
 def timeout_error(seconds: float) -> ApiError:
-    """The 504 a request over its time limit gets (logged as a warning)."""
+    """504: the request's work took longer than --request-timeout (logged as a warning)."""
     log.warning("request exceeded its time limit of %s s", seconds)
     return ApiError(
         "timeout",
-        f"the request took longer than the server's limit of {seconds} s",
+        f"the request took longer than the server's limit of {seconds} s "
+        "(--request-timeout, SERVING_REQUEST_TIMEOUT)",
         status=504,
         limit_seconds=seconds,
     )
 
 
-def time_limited(view: Callable[..., Any], seconds: float) -> Callable[..., Any]:
-    @functools.wraps(view)
-    def limited(*args: Any, **kwargs: Any) -> Any:
-        try:
-            with deadline(seconds):
-                return view(*args, **kwargs)
-        except RequestTimeout:
-            raise timeout_error(seconds) from None
+def body_timeout_error(seconds: float) -> ApiError:
+    """408: the client did not send its whole body within --body-timeout."""
+    return ApiError(
+        "body_timeout",
+        f"the request body did not arrive within {seconds} s "
+        "(--body-timeout, SERVING_BODY_TIMEOUT)",
+        status=408,
+        limit_seconds=seconds,
+    )
 
-    return limited
 
-
-def limit_request_time(app: Flask, seconds: float, endpoints: Iterable[str]) -> None:
-    """Wrap the named endpoints' views (already registered on `app`) in the time limit."""
-    if seconds <= 0:
-        return
-    for endpoint in endpoints:
-        app.view_functions[endpoint] = time_limited(app.view_functions[endpoint], seconds)
+def body_too_large_error(limit: int) -> ApiError:
+    """413: the body is larger than --max-body-bytes."""
+    return ApiError(
+        "payload_too_large",
+        f"the request body is larger than the server's limit of {limit} bytes "
+        "(--max-body-bytes, SERVING_MAX_BODY_BYTES)",
+        status=413,
+        limit_bytes=limit,
+    )

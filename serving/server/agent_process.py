@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from serving.config import Settings
 from serving.registry.health import Backoff
@@ -40,7 +39,7 @@ class AgentProcess:
     def start(self) -> None:
         self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL)
 
-    def supervise(self, server: Any = None) -> None:
+    def supervise(self) -> None:
         """A master thread that restarts the agent if it dies."""
 
         def watch() -> None:
@@ -57,7 +56,7 @@ class AgentProcess:
 
         threading.Thread(target=watch, name="agent-supervisor", daemon=True).start()
 
-    def stop(self, server: Any = None) -> None:
+    def stop(self) -> None:
         self._stopping.set()
         process = self.process
         if process is not None and process.poll() is None:

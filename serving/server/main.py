@@ -2,31 +2,42 @@
 
 Three kinds of process, split by what they need:
 
-- the master: binds the socket, supervises the rest; it loads no app and no model;
+- the master (Granian's, serving.server.granian): binds the socket and supervises; it loads no
+  app and no model;
 - the model agent (serving.registry.agent, started and restarted by the master): the one process
   that imports MLflow; it resolves the alias and stages each version on local disk;
-- the workers: each builds the app and loads the staged version from disk (the ONNX fast path:
-  no MLflow, no scikit-learn, no pandas), and follows what the agent stages next.
+- the workers (serving.server.worker): each builds the app and loads the staged version from
+  disk (the ONNX fast path: no MLflow, no scikit-learn, no pandas), and follows what the agent
+  stages next.
 
 A model directory given as the model URI (a baked image) needs no agent: the workers load it.
-SIGTERM stops accepting, lets in-flight requests finish within `graceful_timeout`, then exits.
+A port already in use is reported at once, before anything starts.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
+
 from serving import metrics
-from serving.config import parse_settings
+from serving.config import Settings, parse_settings
 from serving.model.files import is_model_dir
 from serving.registry.staging import set_mlflow_http_defaults
 from serving.request_log import configure_logging
 from serving.server.agent_process import AgentProcess
-from serving.server.gunicorn import ServingApplication
+from serving.server.granian import granian_server
+from serving.server.worker import AGENT_ENV, RUN_DIR_ENV
 from serving.tempdirs import owned_temp_dir
 from serving.watcher import ReloadFlag
+
+log = logging.getLogger("serving.server.main")
 
 
 def run_directory() -> Path:
@@ -34,16 +45,53 @@ def run_directory() -> Path:
     return owned_temp_dir("serving-run-")
 
 
+def check_port(settings: Settings) -> None:
+    """Exit with one line if the address cannot be bound (in use, or not ours)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            sys.exit(f"serving: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+
+
+def watch_workers(stop: threading.Event) -> None:
+    """A master thread: a worker that exited stops counting in the live metrics gauges."""
+    me = psutil.Process()
+    known: set[int] = set()
+    while not stop.wait(1.0):
+        try:
+            alive = {child.pid for child in me.children() if child.is_running()}
+        except psutil.Error:
+            continue
+        for pid in known - alive:
+            metrics.mark_process_dead(pid)
+        known = alive
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(argv)
     configure_logging(settings.log_level)
+    check_port(settings)
     metrics.prepare_multiprocess_dir()  # before the app (and prometheus_client) is imported
     directory = run_directory()
     ReloadFlag.create(directory)
+    os.environ.update(settings.as_env())  # what each worker's Settings.from_env reads
+    os.environ[RUN_DIR_ENV] = str(directory)
     agent = None
     if not is_model_dir(settings.model_uri):
         set_mlflow_http_defaults()  # inherited by the agent: a dead registry must not stall it
         agent = AgentProcess(settings, directory)
         agent.start()
-    sys.argv = sys.argv[:1]  # gunicorn must not parse our flags
-    ServingApplication(settings, directory, agent).run()
+        os.environ[AGENT_ENV] = "1"
+    server = granian_server(settings)
+    stop = threading.Event()
+    threading.Thread(target=watch_workers, args=(stop,), name="worker-watch", daemon=True).start()
+    if agent is not None:
+        server.on_startup(agent.supervise)
+        server.on_shutdown(agent.stop)
+    try:
+        server.serve()
+    finally:
+        stop.set()

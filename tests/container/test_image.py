@@ -200,7 +200,7 @@ def test_the_image_serves_the_champion_from_the_registry(container: Container, r
 
 
 def test_the_server_runs_as_a_non_root_user(container: Container):
-    # PID 1 is the gunicorn master (no shell in between); its workers are its children.
+    # PID 1 is the server's master (no shell in between); its workers are its children.
     status = podman("exec", container.name, "cat", "/proc/1/status").stdout
     uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status, re.MULTILINE)
     assert uids is not None and {int(uids[1]), int(uids[2])} == {SERVING_UID}

@@ -1,4 +1,4 @@
-"""/metrics under real gunicorn with two workers: every scrape sums all workers, survives a killed
+"""/metrics under the real server with two workers: every scrape sums all workers, survives a killed
 worker, and the CLI's private PROMETHEUS_MULTIPROC_DIR lives exactly as long as the server."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def metrics_dir(log: Path) -> Path:
 
 
 def worker_pids(log: Path) -> list[int]:
-    return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", log.read_text())]
+    return [int(pid) for pid in re.findall(r"Spawning worker-\d+ with PID: (\d+)", log.read_text())]
 
 
 def predict(url: str, path: str = "/predict") -> requests.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from serving.config import REPO_ROOT, Settings, parse_settings
-from serving.server.gunicorn import gunicorn_options
+from serving.server.granian import granian_server
 
 
 def test_defaults_bind_localhost_and_use_the_embedded_store():
@@ -26,14 +26,36 @@ def test_env_then_flags():
     assert settings.tracking_uri == "sqlite:////tmp/x.db"
 
 
-def test_each_gunicorn_worker_loads_its_own_app_with_a_graceful_timeout():
-    options = gunicorn_options(Settings.from_env({}, graceful_timeout=7, threads=4))
-    assert options["preload_app"] is False and options["bind"] == "127.0.0.1:5000"
-    assert options["graceful_timeout"] == 7 and options["worker_class"] == "gthread"
+def test_the_http_server_takes_its_limits_from_the_settings():
+    settings = Settings.from_env(
+        {"SERVING_KEEP_ALIVE": "false"}, graceful_timeout=7, header_timeout=2.5,
+        max_header_bytes=20_000, max_concurrency=64, workers=3,
+    )  # fmt: skip
+    server = granian_server(settings)
+    assert (server.bind_addr, server.bind_port, server.workers) == ("127.0.0.1", 5000, 3)
+    assert server.http1_settings.header_read_timeout == 2500
+    assert server.http1_settings.max_buffer_size == 20_000
+    assert server.http1_settings.keep_alive is False
+    assert (server.backpressure, server.workers_kill_timeout) == (64, 7)
+    assert server.factory and server.respawn_failed_workers  # a dead worker is replaced
+
+
+def test_settings_travel_to_the_workers_as_the_variables_they_read():
+    settings = Settings.from_env({}, keep_alive=False, max_rows=7, tracking_uri="sqlite:///x.db")
+    assert Settings.from_env(settings.as_env()) == settings
 
 
 @pytest.mark.parametrize(
-    "env", [{"SERVING_PORT": "http"}, {"SERVING_PORT": "0"}, {"SERVING_MAX_ROWS": "-1"}]
+    "env",
+    [
+        {"SERVING_PORT": "http"},
+        {"SERVING_PORT": "0"},
+        {"SERVING_MAX_ROWS": "-1"},
+        {"SERVING_KEEP_ALIVE": "maybe"},
+        {"SERVING_HEADER_TIMEOUT": "0"},
+        {"SERVING_MAX_HEADER_BYTES": "100"},
+        {"SERVING_REQUEST_TIMEOUT": "-1"},
+    ],
 )
 def test_bad_values_are_refused(env):
     with pytest.raises(ValueError):

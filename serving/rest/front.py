@@ -1,0 +1,265 @@
+"""The server's front: each request is read whole, within its deadlines, before any code that
+computes an answer sees it; then it is answered on the event loop or in the thread pool.
+
+The HTTP server (Granian, serving.server) parses the request head in Rust, within
+`--header-timeout`; the adapters (serving.rest.asgi, serving.rest.rsgi) hand the head here and
+a way to read the body. The body is awaited without holding a thread, within `--body-timeout`
+(408; one watchdog per worker cancels reads past their deadline, so a request pays no timer of
+its own) and `--max-body-bytes` (413, refused from Content-Length before a byte is read). A
+slow or stalled client therefore costs a coroutine, never a worker. Then:
+
+- POST /predict's common case (serving.rest.predict_lane) is answered on the event loop when
+  its body is small (one passenger costs a fraction of a millisecond), or in the worker's
+  thread pool when it is large, so a big batch never holds up the worker's other connections;
+- everything else goes to the Flask app (every endpoint, every error answer) in the thread
+  pool, as a WSGI request with the buffered body (the environ is built by a2wsgi).
+
+The prediction endpoints answer 504 past `--request-timeout`; their work then finishes in its
+thread and its answer is dropped (a thread cannot be stopped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from a2wsgi.wsgi import build_environ
+from werkzeug.exceptions import HTTPException
+
+from serving.config import Settings
+from serving.errors import ApiError
+from serving.metrics import UNMATCHED
+from serving.request_log import request_id
+from serving.rest.answers import answer_headers
+from serving.rest.hooks import ABANDONED, account
+from serving.rest.limits import body_timeout_error, body_too_large_error, timeout_error
+from serving.rest.predict_lane import PredictLane, WSGIApp
+from serving.store import ModelStore
+
+log = logging.getLogger("serving.rest.front")
+
+INLINE_BYTES = 16 * 1024  # a /predict body up to this size is answered on the event loop
+TIME_LIMITED = frozenset({"/predict", "/invocations"})
+WATCH_TICK = 0.25  # seconds between the body watchdog's sweeps
+
+Headers = list[tuple[str, str]]
+ReadBody = Callable[[int], Awaitable[bytes]]  # read(limit) -> the whole body
+
+
+class Disconnected(Exception):
+    """The client went away before its body was complete."""
+
+
+class BodyTooLarge(Exception):
+    """An adapter read more than the limit."""
+
+
+@dataclass
+class Request:
+    """A request's head, as the adapters give it."""
+
+    method: str
+    path: str
+    query: str
+    content_type: str = ""
+    content_length: int | None = None
+    bad_length: bool = False
+    request_id: str = ""
+    scope: Callable[[], MutableMapping[str, Any]] = field(default=dict)  # ASGI scope, for WSGI
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Headers
+    body: bytes
+    done: Callable[[], None] | None = None  # its access line and metrics, once it is sent
+
+
+class BodyWatch:
+    """Cancels the body reads of one event loop that pass their deadline."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._reads: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def read(self, read: ReadBody, limit: int) -> bytes:
+        task = asyncio.current_task()
+        if task is None:  # not in a task: a timer of its own
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await read(limit)
+            except TimeoutError:
+                raise body_timeout_error(self.timeout) from None
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            loop.call_later(WATCH_TICK, self._sweep)
+        self._reads[task] = loop.time() + self.timeout
+        try:
+            return await read(limit)
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            self._expired.discard(task)
+            task.uncancel()
+            raise body_timeout_error(self.timeout) from None
+        finally:
+            self._reads.pop(task, None)
+
+    def _sweep(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        for task, deadline in list(self._reads.items()):
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        loop.call_later(WATCH_TICK, self._sweep)
+
+
+def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, Headers, bytes]:
+    """Call a WSGI app and collect its whole answer (in a pool thread)."""
+    started: list[Any] = []
+    chunks: list[bytes] = []
+
+    def start_response(status: str, headers: Headers, exc_info: Any = None) -> Any:
+        started[:] = [status, headers]
+        return chunks.append
+
+    iterable = app(environ, start_response)
+    try:
+        chunks.extend(iterable)
+    finally:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+    status, headers = started
+    return int(status.split(" ", 1)[0]), headers, b"".join(chunks)
+
+
+class Front:
+    """`Front(flask_app.wsgi_app, lane, store, settings)`; the adapters call `respond`."""
+
+    def __init__(self, wsgi: WSGIApp, lane: PredictLane, store: ModelStore, settings: Settings):
+        self.wsgi, self.lane, self.store, self.settings = wsgi, lane, store, settings
+        self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="serving-request")
+        self.watch = BodyWatch(settings.body_timeout)
+        self._rules: Any = None
+
+    async def respond(self, request: Request, read: ReadBody) -> Reply | None:
+        """The reply to send, or None if the client is gone (nothing to send)."""
+        try:
+            body = await self._body(request, read)
+        except ApiError as error:
+            return self._error(request, error, close=True)
+        except Disconnected:
+            return None
+        if self.lane.takes(request.method, request.path, request.query, request.content_type):
+            if len(body) <= INLINE_BYTES:
+                answer = self.lane.answer(body, request.request_id)
+            else:
+                answer = await self._in_pool(request, self.lane.answer, body, request.request_id)
+                if isinstance(answer, Reply):  # timed out
+                    return answer
+            if answer is not None:
+                started = request.started
+                return Reply(answer.status, answer.headers, answer.body,
+                             lambda: self.lane.account(answer, started))  # fmt: skip
+        environ = build_environ(request.scope(), io.BytesIO(body))  # type: ignore[arg-type]
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)  # the body is whole now
+        result = await self._in_pool(request, self._run_flask, environ)
+        if result is None or isinstance(result, Reply):
+            return result
+        return Reply(*result)
+
+    async def _body(self, request: Request, read: ReadBody) -> bytes:
+        limit = self.settings.max_body_bytes
+        if request.bad_length:
+            raise ApiError("bad_request", "the Content-Length header is not a number")
+        if request.content_length is not None and request.content_length > limit:
+            raise body_too_large_error(limit)
+        try:
+            return await self.watch.read(read, limit)
+        except BodyTooLarge:
+            raise body_too_large_error(limit) from None
+
+    def _run_flask(self, environ: dict[str, Any]) -> tuple[int, Headers, bytes] | None:
+        if environ.get(ABANDONED):  # answered 504 while it waited for a thread
+            return None
+        return run_wsgi(self.wsgi, environ)
+
+    async def _in_pool(self, request: Request, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(*args)` in the thread pool; past the prediction endpoints' time limit the
+        reply is a 504 and the result, when it comes, is dropped."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.pool, function, *args)
+        limit = self.settings.request_timeout
+        if limit <= 0 or request.path not in TIME_LIMITED:
+            return await future
+        try:
+            async with asyncio.timeout(limit):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            if args and isinstance(args[0], dict):
+                args[0][ABANDONED] = True
+            return self._error(request, timeout_error(limit), close=False)
+
+    def _error(self, request: Request, error: ApiError, close: bool) -> Reply:
+        """An error answered here, below Flask, in the same shape, headers, log and metrics."""
+        model = self.store.current
+        version = model.info.version if model is not None else None
+        rid = request_id(request.request_id)
+        payload = orjson.dumps(error.body())
+        headers = [
+            ("content-type", "application/json"),
+            ("content-length", str(len(payload))),
+            *answer_headers(rid, version),
+        ]
+        if close:  # the rest of the body is not read: the connection cannot be reused
+            headers.append(("connection", "close"))
+
+        def done() -> None:
+            account(
+                self.lane.recorder,
+                endpoint=self._rule(request),
+                method=request.method,
+                path=request.path,
+                status=error.status,
+                started=request.started,
+                rid=rid,
+                version=version,
+                error=error.code,
+            )
+
+        return Reply(error.status, headers, payload, done)
+
+    def _rule(self, request: Request) -> str:
+        """The URL rule the metrics label a request with (as Flask's hooks do)."""
+        rules = self._rules
+        if rules is None:
+            app = getattr(self.wsgi, "__self__", None)  # Flask.wsgi_app is bound to the app
+            url_map = getattr(app, "url_map", None)
+            if url_map is None:
+                return UNMATCHED
+            rules = self._rules = url_map.bind("localhost")
+        try:
+            rule, _ = rules.match(request.path, request.method, return_rule=True)
+        except HTTPException:
+            return UNMATCHED
+        return rule.rule
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False)
