@@ -1,6 +1,6 @@
 """Prometheus metrics: the instruments, their recording, and the exposition `GET /metrics` serves.
 
-Under gunicorn every worker counts its own requests, so the metrics are multiprocess:
+Under `python -m serving` every worker counts its own requests, so the metrics are multiprocess:
 `python -m serving` calls `prepare_multiprocess_dir()` before anything imports prometheus_client
 (which picks its storage when imported), so every process writes its values to files in
 `PROMETHEUS_MULTIPROC_DIR` (a fresh private temp dir, removed at exit, unless the user set one),
@@ -205,7 +205,7 @@ def _class_counter(endpoint: str, name: str) -> Any:
 
 
 def render() -> tuple[bytes, str]:
-    """The exposition text (every worker's values under gunicorn) and its content type."""
+    """The exposition text (every worker's values, under `python -m serving`), content type."""
     from prometheus_client import (
         CONTENT_TYPE_LATEST,
         REGISTRY,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def owned_temp_dir(prefix: str) -> Path:
-    """A fresh 0700 directory, removed at exit by this process only: forked children (gunicorn's
+    """A fresh 0700 directory, removed at exit by this process only: forked children (the server's
     workers) inherit atexit handlers, and must not remove what their parent still uses."""
     directory = Path(tempfile.mkdtemp(prefix=prefix))
     owner = os.getpid()

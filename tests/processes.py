@@ -40,7 +40,7 @@ def venv_env(**overrides: str | None) -> dict[str, str]:
 
 
 def server_roles(master: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
-    """(model agents, gunicorn workers) among a `python -m serving` master's live children."""
+    """(model agents, workers) among a `python -m serving` master's live children."""
     agents, workers = [], []
     for child in psutil.Process(master).children():
         try:

@@ -95,7 +95,7 @@ class FastModel:
 
 
 def new_session(onnx_bytes: bytes) -> Any:
-    """An ONNX Runtime session on one thread (gunicorn's workers are the parallelism)."""
+    """An ONNX Runtime session on one thread (the server's workers are the parallelism)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

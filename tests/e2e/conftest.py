@@ -1,4 +1,4 @@
-"""Generic end-to-end fixtures: run our server (`python -m serving`) under gunicorn."""
+"""Generic end-to-end fixtures: run our server (`python -m serving`) as a real process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`python -m serving` runs three kinds of process: gunicorn's master, the model agent (the only
+"""`python -m serving` runs three kinds of process: the master, the model agent (the only
 one that imports MLflow) and the workers, which load the staged version from disk."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reliability over HTTP against real gunicorn: hot model swap under load, a refused version, an
+"""Reliability over HTTP against the real server: hot model swap under load, a refused version, an
 operator reload, the registry down at start and later, a SIGKILLed worker, the 504 time limit.
 
 Every test uses its own copy of the session registry (sqlite), where it registers two more
@@ -168,7 +168,7 @@ def log_lines(log: Path, text: str) -> list[dict]:
 
 
 def worker_pids(server) -> set[int]:
-    """gunicorn's live workers: the master's children but the model agent."""
+    """The server's live workers: the master's children but the model agent."""
     return {worker.pid for worker in server_roles(server.process.pid)[1]}
 
 
@@ -337,13 +337,21 @@ def test_a_sigkilled_worker_is_replaced_while_the_others_answer(server, registry
     # at most the request each client had in flight on the killed worker fails
     assert len(load.failures()) <= 2, load.failures()
     assert answered_meanwhile
-    # the replacement serves: with the survivor stopped, only it can accept connections
+    # the replacement serves: with the survivor stopped, every answer comes from it (each worker
+    # listens on a socket of its own, so the stopped one's share of new connections waits)
     os.kill(survivor, signal.SIGSTOP)
     try:
-        for _ in range(3):
-            answer = requests.post(server.url + "/predict", data=BODY, headers=JSON, timeout=30)
-            assert answer.status_code == 200
-            assert answer.headers["X-Model-Version"] == registry.original
+        answers = []
+        for _ in range(12):
+            try:
+                answers.append(requests.post(server.url + "/predict", data=BODY,
+                                             headers=JSON, timeout=2))  # fmt: skip
+            except requests.Timeout:
+                continue
+        assert answers, "no request was answered with the survivor stopped"
+        assert {(a.status_code, a.headers["X-Model-Version"]) for a in answers} == {
+            (200, registry.original)
+        }
     finally:
         os.kill(survivor, signal.SIGCONT)
     assert psutil.pid_exists(replacement)

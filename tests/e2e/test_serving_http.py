@@ -1,4 +1,4 @@
-"""The /predict contract and the error answers, over HTTP against a real gunicorn server."""
+"""The /predict contract and the error answers, over HTTP against a real server process."""
 
 from __future__ import annotations
 
