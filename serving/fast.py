@@ -3,12 +3,13 @@
 At registration, `training/compile.py` converts the pipeline's steps after `features` (encoding +
 classifier) to ONNX, saved with the logged model as ``extra_files/model.onnx``. The graph's
 metadata names the plain-Python function that derives its inputs from raw rows (a file of the
-model's own ``code/`` copy that imports only the standard library) and carries the registered
-pipeline's answers on a set of check rows. So a server needs neither scikit-learn nor pandas nor
-MLflow to run it: `load_fast_model(model_dir)` loads that file and the graph, and hands out a
-`FastModel` only if it reproduces the pipeline's labels exactly and its probabilities within
-1e-6 on every check row; otherwise it returns None and the reason, and serving loads the plain
-model instead.
+model's own ``code/`` copy that imports only the standard library), carries the features step's
+fitted state as JSON (``features_state``; the function is called as ``derive_rows(rows, state)``)
+and the registered pipeline's answers on a set of check rows. So a server needs neither
+scikit-learn nor pandas nor MLflow to run it: `load_fast_model(model_dir)` loads that file and
+the graph, and hands out a `FastModel` only if it reproduces the pipeline's labels exactly and
+its probabilities within 1e-6 on every check row; otherwise it returns None and the reason, and
+serving loads the plain model instead.
 
 Fork safety: a session is rebuilt lazily in any process other than the one that built it, so no
 worker relies on native state copied from its parent.
@@ -134,6 +135,11 @@ def load_rows_function(model_dir: Path, code_file: str, name: str) -> RowsFuncti
     return function
 
 
+def with_state(derive_rows: Callable[..., Any], state: Any) -> RowsFunction:
+    """The row function of a graph whose features step was fitted, given that state."""
+    return lambda rows: derive_rows(rows, state)
+
+
 def check(fast: FastModel) -> str:
     """Raise ValueError unless `fast` gives the registered pipeline's answers on the check rows
     its graph carries; return a one-line summary."""
@@ -170,6 +176,8 @@ def load_fast_model(model_dir: str | os.PathLike[str]) -> tuple[FastModel | None
         rows_function = load_rows_function(
             model_dir, meta["features_code"], meta["features_function"]
         )
+        if "features_state" in meta:  # a fitted features step: derive_rows(rows, state)
+            rows_function = with_state(rows_function, json.loads(meta["features_state"]))
         fast = FastModel(onnx_bytes, rows_function, session)
         summary = check(fast)
     except Exception as exc:
