@@ -1,8 +1,9 @@
 """Compile the fitted pipeline's encode + classifier steps to ONNX, and prove the two agree.
 
-The `features` step stays in plain Python (regex titles have no ONNX op): serving derives the
-engineered columns with `PassengerFeatures.derive_rows` and feeds them to the graph, one named
-input per column (double for numeric, string for categorical).
+The `features` step stays in plain Python (regex titles and the groups' table have no ONNX op):
+serving derives the engineered columns with the step's row function and its fitted state
+(`derive_rows(rows, state)`, both named by the graph's metadata) and feeds them to the graph, as
+one numeric and one string input.
 
 Why double and not float32: scikit-learn's trees compare `float32(x)` with float64 thresholds and
 sum the trees' probabilities in float64. float32 mode gets the splits right (skl2onnx rounds each
@@ -29,6 +30,8 @@ import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
+from training.features import records
+
 ONNX_FILE = "model.onnx"  # saved with the logged model as extra_files/model.onnx
 LABEL_OUTPUT = "label"
 PROBA_OUTPUT = "probabilities"
@@ -53,6 +56,13 @@ CHECK_ROWS: list[dict[str, Any]] = [
      "Parch": 0, "Fare": 7.2292, "Cabin": "t", "Embarked": "Q"},
     {"Pclass": 2, "Sex": " female ", "Name": "Doe, Master. John", "Age": 0.42, "SibSp": 1,
      "Parch": 2, "Fare": 14.4542, "Cabin": None, "Embarked": "S"},
+    # tickets: none, blank, unseen, and real ones written differently (punctuation, case)
+    {"Pclass": 3, "Sex": "female", "Name": "Sage, Miss. Ada", "Fare": 69.55, "Ticket": None},
+    {"Pclass": 3, "Sex": "male", "Name": "Sage, Master. Tom", "Fare": 69.55, "Ticket": "  "},
+    {"Pclass": 3, "Sex": "female", "Name": "Nobody, Mrs. X", "Ticket": "NO SUCH 0"},
+    {"Pclass": 3, "Sex": "male", "Name": "Andersson, Master. Sigvard", "Ticket": "347082"},
+    {"Pclass": 3, "Sex": "female", "Name": "Goodwin, Miss. Jessie", "Ticket": "c.a. 2144"},
+    {"Pclass": 1, "Sex": "female", "Name": "X, Mrs. Y", "Ticket": "pc17599", "Fare": None},
 ]  # fmt: skip
 
 
@@ -262,19 +272,11 @@ def onnx_predict(
     return np.asarray(labels), np.asarray(proba, dtype=np.float64)
 
 
-def _records(data: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows as dicts, with pandas' NaN/NA turned into None like the request parser does."""
-    if isinstance(data, pd.DataFrame):
-        frame = data.astype(object).where(data.notna(), None)
-        return frame.to_dict(orient="records")
-    return [dict(row) for row in data]
-
-
 def check_parity(
     onnx_bytes: bytes, pipeline: Pipeline, data: pd.DataFrame | Sequence[Mapping[str, Any]]
 ) -> dict[str, float]:
     """Raise CompileError unless labels are identical and P(survived) within PROBA_TOLERANCE."""
-    rows = _records(data)
+    rows = records(data)
     if not rows:
         raise CompileError("no rows to check parity on")
     frame = pd.DataFrame(rows)
@@ -308,7 +310,7 @@ def compile_to_onnx(
         except Exception as exc:
             failures.append(f"{numeric_dtype}: {exc}")
             continue
-        return with_serving_metadata(onnx_bytes, pipeline, _records(verify_on)[:CHECK_EXAMPLES])
+        return with_serving_metadata(onnx_bytes, pipeline, records(verify_on)[:CHECK_EXAMPLES])
     raise CompileError("; ".join(failures))
 
 
@@ -330,13 +332,16 @@ def with_serving_metadata(
       the plain-Python function that derives the graph's inputs from raw rows lives (the
       features step's `rows_function`, in a module that imports nothing beyond the standard
       library);
+    - `features_state`: the features step's fitted state (`state_`, the travelling groups'
+      table) as compact JSON: the row function's second argument, `derive_rows(rows, state)`;
     - `check`: rows (`examples` from the data plus CHECK_ROWS) with the pipeline's own labels and
       P(class 1) for them, so that a server proves the graph + code it loaded answer as the
       registered pipeline does before it serves them.
     """
     import onnx
 
-    function = getattr(pipeline.named_steps["features"], "rows_function", None)
+    step = pipeline.named_steps["features"]
+    function = getattr(step, "rows_function", None)
     if function is None:
         raise CompileError("the features step has no rows_function for the serving fast path")
     module = function.__module__
@@ -352,6 +357,9 @@ def with_serving_metadata(
     for key, value in {
         "features_code": module.replace(".", "/") + ".py",
         "features_function": function.__name__,
+        "features_state": json.dumps(
+            getattr(step, "state_", None), separators=(",", ":"), sort_keys=True
+        ),
         "check": json.dumps(check),
     }.items():
         onx.metadata_props.add(key=key, value=value)
