@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
-import pandera.pandas as pa
+
+with warnings.catch_warnings():
+    # pandera imports pyspark.pandas whenever PySpark is installed (the `spark` extra, for batch
+    # scoring), and PySpark 4 warns on import that it does not fully support pandas 3. Its Spark
+    # backend is not used here: the warning is PySpark's, about PySpark.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark(\.|$)")
+    import pandera.pandas as pa
 
 TARGET = "Survived"
 
