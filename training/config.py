@@ -49,6 +49,10 @@ class Paths(BaseModel):
         return self.root / "metrics" / "cv.json"
 
     @property
+    def registered(self) -> Path:
+        return self.root / "models" / "registered.json"
+
+    @property
     def registration(self) -> Path:
         return self.root / "metrics" / "registration.json"
 

@@ -4,11 +4,13 @@ The new version takes the `champion` alias only if it passes the gate (training/
 from a committed tree, within the served path's budgets, better than the champion beyond noise on
 the validation rows); otherwise it becomes the `challenger`. The outcome, with the figures of
 every check, goes to the stage's output, the version's tags and `metrics/registration.json`,
-which depends on the registry (version numbers, timings) and so is no DVC output: git ignores it.
+which depends on the registry (version numbers, timings) and so is no DVC output: git ignores
+it. The stage's output is `models/registered.json` (`registered_stamp`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -262,6 +264,18 @@ def register(paths: Paths, params: Params) -> dict[str, Any]:
     }
 
 
+def registered_stamp(paths: Paths, outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """The stage's DVC output: what was registered, without anything the registry decides
+    (version, run id, alias, timings), so the same model gives the same bytes. A workspace that
+    has not registered this model (a fresh clone) lacks the file, and `dvc repro` runs the stage.
+    """
+    return {
+        "name": outcome["name"],
+        "model_md5": hashlib.md5(paths.model.read_bytes()).hexdigest(),
+        "served_path": outcome["served"]["path"],
+    }
+
+
 def main(paths: Paths | None = None) -> None:
     # The stage downloads two models to measure and score them: no progress bars in its output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -269,6 +283,7 @@ def main(paths: Paths | None = None) -> None:
     outcome = register(paths, load_params(paths.root / "params.yaml"))
     paths.registration.parent.mkdir(parents=True, exist_ok=True)
     paths.registration.write_text(json.dumps(outcome, indent=2) + "\n")
+    paths.registered.write_text(json.dumps(registered_stamp(paths, outcome), indent=2) + "\n")
     print(
         f"register: {outcome['name']} version {outcome['version']} is now "
         f"@{outcome['alias']} ({outcome['gate']['reason']})"
