@@ -279,6 +279,8 @@ def registered_stamp(paths: Paths, outcome: Mapping[str, Any]) -> dict[str, Any]
 def main(paths: Paths | None = None) -> None:
     # The stage downloads two models to measure and score them: no progress bars in its output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow logs at INFO that it creates a new sqlite store's tables: not this stage's news.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     paths = paths or Paths()
     outcome = register(paths, load_params(paths.root / "params.yaml"))
     paths.registration.parent.mkdir(parents=True, exist_ok=True)
