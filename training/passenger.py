@@ -110,6 +110,10 @@ def group_keys(row: Mapping[str, Any]) -> list[str]:
     return [key for key in keys if key is not None]
 
 
+def sex_and_title(row: Mapping[str, Any]) -> tuple[str, str]:
+    return _text(row.get("Sex")) or MISSING, title_of(_text(row.get("Name")))
+
+
 def is_woman_or_child(sex: str, title: str) -> bool:
     return sex == "female" or title == "Master"
 
@@ -119,9 +123,7 @@ def fit_state(rows: Iterable[Mapping[str, Any]], labels: Iterable[int]) -> dict[
     and died (men are left out: they mostly died whatever their group did)."""
     groups: dict[str, list[int]] = {}
     for row, label in zip(rows, labels, strict=True):
-        if not is_woman_or_child(
-            _text(row.get("Sex")) or MISSING, title_of(_text(row.get("Name")))
-        ):
+        if not is_woman_or_child(*sex_and_title(row)):
             continue
         for key in group_keys(row):
             counts = groups.setdefault(key, [0, 0])
@@ -162,8 +164,7 @@ def derive(
     family = 1.0 + (0.0 if math.isnan(sibsp) else sibsp) + (0.0 if math.isnan(parch) else parch)
     fare = _number(row.get("Fare"))
     cabin = _text(row.get("Cabin"))
-    sex = _text(row.get("Sex")) or MISSING
-    title = title_of(_text(row.get("Name")))
+    sex, title = sex_and_title(row)
     survived, died = group_outcome(row, state, own_label, is_woman_or_child(sex, title))
     numeric = [
         _number(row.get("Pclass")),

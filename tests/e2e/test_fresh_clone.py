@@ -61,7 +61,8 @@ def test_make_train_in_a_fresh_clone_leaves_git_status_clean(clone: RepoCopy) ->
     for stage in ("prepare", "train", "register"):
         assert f"Running stage '{stage}'" in output, output
     assert "is now @champion" in output, output
-    assert "Warning" not in done.stderr and "INFO" not in done.stderr, done.stderr  # quiet
+    for noise in ("Warning", "INFO", "Downloading artifacts"):  # each stage prints its own
+        assert noise not in done.stderr, done.stderr
     status = clone.git("status", "--porcelain")
     assert status == "", f"{status}\n--- dvc.lock diff ---\n{clone.git('diff', 'dvc.lock')}"
     client = MlflowClient(tracking_uri=clone.sqlite_uri)
