@@ -5,7 +5,8 @@ K-fold on the training split (`evaluate.cv_folds` x `evaluate.cv_repeats`, the w
 refitted in every fold, the groups' table included), as a mean with a confidence interval.
 The folds of repeated CV overlap, so their spread understates the uncertainty: the interval uses
 Nadeau and Bengio's corrected variance, (1/n + n_test/n_train) * s^2 over the n fold scores, with
-Student's t. The validation split (the champion gate's rows) is scored once, beside it.
+Student's t. The validation split (the champion gate's rows) is scored once, beside it, with a
+stratified bootstrap interval over its rows.
 
 `metrics/metrics.json` (what `dvc metrics show` and `dvc exp show` compare) holds accuracy, ROC
 AUC and log loss; every metric, each fold's score and the method go to `metrics/cv.json`.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import matplotlib
@@ -52,12 +53,41 @@ CV_SCORING = {
     "log_loss": "neg_log_loss",
     "brier": "neg_brier_score",
 }
+VALID_SAMPLES = 2000  # bootstrap resamples of the validation rows, for their intervals
 PNG_METADATA = {"Software": None}  # no version string in the bytes: same inputs, same file
 
 
 def score(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """Classification metrics from true labels and predicted survival probabilities."""
     return {name: metric(y_true, proba, threshold) for name, metric in METRICS.items()}
+
+
+def stratified_resamples(y_true: np.ndarray, samples: int, seed: int) -> Iterator[np.ndarray]:
+    """`samples` bootstrap resamples of the row indices, drawn within each class (so every
+    resample has both classes and the same balance)."""
+    rng = np.random.default_rng(seed)
+    classes = [np.flatnonzero(y_true == label) for label in (0, 1)]
+    for _ in range(samples):
+        yield np.concatenate([rng.choice(index, size=len(index)) for index in classes])
+
+
+def bootstrap_interval(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float, confidence: float, seed: int
+) -> dict[str, dict[str, float]]:
+    """Each HEADLINE metric on these rows, with its percentile bootstrap interval."""
+    draws: dict[str, list[float]] = {name: [] for name in HEADLINE}
+    for rows in stratified_resamples(y_true, VALID_SAMPLES, seed):
+        for name in HEADLINE:
+            draws[name].append(METRICS[name](y_true[rows], proba[rows], threshold))
+    tail = (1 - confidence) / 2
+    return {
+        name: {
+            "value": METRICS[name](y_true, proba, threshold),
+            "low": float(np.quantile(draws[name], tail)),
+            "high": float(np.quantile(draws[name], 1 - tail)),
+        }
+        for name in HEADLINE
+    }
 
 
 def survival_proba(model: Any, frame: pd.DataFrame) -> np.ndarray:
@@ -147,13 +177,16 @@ def evaluate(paths: Paths) -> dict[str, Any]:
     write_plots(y_true, proba, threshold, paths)
     headline = {
         "cv": {name: {k: cv[name][k] for k in ("mean", "low", "high")} for name in HEADLINE},
-        "valid": {name: valid_scores[name] for name in HEADLINE},
+        "valid": bootstrap_interval(
+            y_true, proba, threshold, params.evaluate.confidence, params.train.seed
+        ),
     }
     details = {
         "method": (
             f"repeated stratified {params.evaluate.cv_folds}-fold x {params.evaluate.cv_repeats} "
             f"on the training split; {params.evaluate.confidence:.0%} corrected resampled-t "
-            "interval (Nadeau and Bengio)"
+            "interval (Nadeau and Bengio); the validation split's: stratified percentile "
+            f"bootstrap of its rows ({VALID_SAMPLES} resamples)"
         ),
         "cv": cv,
         "valid": valid_scores,
@@ -173,7 +206,8 @@ def main(paths: Paths | None = None) -> None:
         f"[{cv['accuracy']['low']:.3f}, {cv['accuracy']['high']:.3f}], "
         f"ROC AUC {cv['roc_auc']['mean']:.3f}, log loss {cv['log_loss']['mean']:.3f} "
         f"({report['details']['method'].split(' on ')[0]}); validation accuracy "
-        f"{valid['accuracy']:.3f}, ROC AUC {valid['roc_auc']:.3f}"
+        f"{valid['accuracy']['value']:.3f} [{valid['accuracy']['low']:.3f}, "
+        f"{valid['accuracy']['high']:.3f}], ROC AUC {valid['roc_auc']['value']:.3f}"
     )
 
 

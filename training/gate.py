@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from training.config import RegisterParams
-from training.evaluate import METRICS
+from training.evaluate import METRICS, stratified_resamples
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,13 @@ def paired_bootstrap(
     """Resample the rows (within each class, so every sample has both) `params.gate_samples`
     times and score both models on each sample."""
     metric = METRICS[params.gate_metric]
-    rng = np.random.default_rng(params.seed)
-    classes = [np.flatnonzero(y_true == label) for label in (0, 1)]
-    differences = np.empty(params.gate_samples)
-    for b in range(params.gate_samples):
-        rows = np.concatenate([rng.choice(index, size=len(index)) for index in classes])
-        differences[b] = metric(y_true[rows], candidate[rows], threshold) - metric(
-            y_true[rows], champion[rows], threshold
-        )
+    differences = np.array(
+        [
+            metric(y_true[rows], candidate[rows], threshold)
+            - metric(y_true[rows], champion[rows], threshold)
+            for rows in stratified_resamples(y_true, params.gate_samples, params.seed)
+        ]
+    )
     ours, theirs = metric(y_true, candidate, threshold), metric(y_true, champion, threshold)
     tail = 1 - params.gate_confidence
     return Comparison(

@@ -74,13 +74,14 @@ def fast_path_files(model: Pipeline, rows: pd.DataFrame, directory: Path) -> tup
 
 
 def flat(report: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """{"cv": {"accuracy": {"mean": x}}} -> {"cv_accuracy_mean": x}; lists are left out."""
+    """{"cv": {"accuracy": {"mean": x}}} -> {"cv_accuracy_mean": x}, and a point estimate
+    {"valid": {"accuracy": {"value": y}}} -> {"valid_accuracy": y}; lists are left out."""
     out: dict[str, float] = {}
     for key, value in report.items():
         if isinstance(value, Mapping):
             out.update(flat(value, f"{prefix}{key}_"))
         elif isinstance(value, int | float):
-            out[f"{prefix}{key}"] = float(value)
+            out[prefix.rstrip("_") if key == "value" else f"{prefix}{key}"] = float(value)
     return out
 
 
@@ -213,7 +214,7 @@ def register(paths: Paths, params: Params) -> dict[str, Any]:
     with mlflow.start_run(tags={**tags, "model_family": params.train.model}) as run:
         mlflow.log_params({f"{stage}.{key}": value for stage, block in params.model_dump().items()
                            for key, value in block.items()})  # fmt: skip
-        mlflow.log_metrics(details)
+        mlflow.log_metrics({**details, **headline})  # every metric, the intervals included
         log_datasets(paths, {"train": train, "validation": valid})
         mlflow.log_artifact(str(paths.metrics), "metrics")
         mlflow.log_artifact(str(paths.cv_details), "metrics")

@@ -82,12 +82,13 @@ def test_metrics_show_lists_the_estimates_with_their_intervals(repo):
     for name in ("accuracy", "roc_auc", "log_loss"):
         for part in ("mean", "low", "high"):
             assert f"cv.{name}.{part}" in output, (name, part)
-        assert f"valid.{name}" in output
+        for part in ("value", "low", "high"):
+            assert f"valid.{name}.{part}" in output, (name, part)
     assert "f1" not in output and "brier" not in output  # details are in metrics/cv.json
     report = json.loads((repo.root / "metrics" / "metrics.json").read_text())
-    cv, accuracy = report["cv"]["accuracy"], report["valid"]["accuracy"]
+    cv, valid = report["cv"]["accuracy"], report["valid"]["accuracy"]
     assert cv["low"] < cv["mean"] < cv["high"] and 0.75 < cv["mean"] < 0.95
-    assert 0.75 < accuracy < 0.95
+    assert valid["low"] < valid["value"] < valid["high"] and 0.75 < valid["value"] < 0.95
     details = json.loads((repo.root / "metrics" / "cv.json").read_text())
     assert len(details["cv"]["accuracy"]["folds"]) == 50
     print(f"\nCV accuracy {cv['mean']:.4f} [{cv['low']:.4f}, {cv['high']:.4f}]")
