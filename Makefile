@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: help setup system-deps data train serve test test-fast lint format batch bench clean
+.PHONY: help setup system-deps data train serve test test-fast lint format batch bench clean plots-template
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -74,6 +74,23 @@ bench: setup .venv-mlserver/.installed .venv-bentoml/.installed ## Benchmark aga
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m training.champion
 	$(PY) -m bench.run
+
+# `dvc plots show`'s page template (.dvc/config: plots.html_template) with Vega, Vega-Lite and
+# vega-embed inlined, so the page it writes opens without a network. Committed; this target
+# rebuilds it from the npm registry (the versions DVC's own page loads from a CDN).
+VEGA_PACKAGES := vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2
+plots-template: ## Rebuild .dvc/plots/offline.html (needs npm and the npm registry)
+	rm -rf .dvc/tmp/vega && mkdir -p .dvc/tmp/vega .dvc/plots
+	cd .dvc/tmp/vega && npm pack --silent $(VEGA_PACKAGES) >/dev/null && \
+		for f in *.tgz; do mkdir -p "$${f%-*}" && tar xzf "$$f" -C "$${f%-*}" --strip-components=1; done
+	{ printf '<!DOCTYPE html>\n<html>\n<head>\n{refresh_tag}\n<title>DVC Plot</title>\n'; \
+	  printf '<!-- inlined from npm: %s (BSD-3-Clause) -->\n' "$(VEGA_PACKAGES)"; \
+	  for js in vega/build/vega.min.js vega-lite/build/vega-lite.min.js \
+	            vega-embed/build/vega-embed.min.js; do \
+	    printf '<script>\n'; cat ".dvc/tmp/vega/$$js"; printf '\n</script>\n'; done; \
+	  printf '<style>table { border-spacing: 15px; }</style>\n</head>\n<body>\n{plot_divs}\n'; \
+	  printf '</body>\n</html>\n'; } > .dvc/plots/offline.html
+	rm -rf .dvc/tmp/vega
 
 clean: ## Remove the venv, pipeline outputs and the embedded MLflow store
 	rm -rf $(VENV) .venv-mlserver .venv-bentoml data/prepared models metrics/registration.json mlflow.db

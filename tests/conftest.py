@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 
 from training import evaluate, prepare, register, train
 from training.config import REPO_ROOT, Paths
@@ -53,6 +54,20 @@ def article_request() -> dict:
     return json.loads(CONTRACT_REQUEST.read_text())
 
 
+# What a temp layout changes in the repo's params.yaml: one CV repeat (5 fits, not 50) keeps the
+# tests quick, and a layout is no git checkout, so its runs may take the champion alias.
+LAYOUT_PARAMS = {"evaluate": {"cv_repeats": 1}, "register": {"allow_uncommitted_champion": True}}
+
+
+def set_params(paths: Paths, changes: dict[str, dict]) -> None:
+    """Update blocks of the layout's params.yaml ({"train": {"C": 0.5}})."""
+    path = paths.root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for block, values in changes.items():
+        params.setdefault(block, {}).update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def make_layout(root: Path) -> Paths:
     """A minimal repo layout under `root` for running the stages in-process."""
     (root / "data" / "raw").mkdir(parents=True)
@@ -60,7 +75,9 @@ def make_layout(root: Path) -> Paths:
         shutil.copy(REPO_ROOT / "data" / "raw" / name, root / "data" / "raw" / name)
     shutil.copy(REPO_ROOT / "data" / "raw.dvc", root / "data" / "raw.dvc")
     shutil.copy(REPO_ROOT / "params.yaml", root / "params.yaml")
-    return Paths(root=root)
+    paths = Paths(root=root)
+    set_params(paths, LAYOUT_PARAMS)
+    return paths
 
 
 def run_pipeline(paths: Paths) -> dict:

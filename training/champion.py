@@ -42,7 +42,11 @@ def ensure_champion(paths: Paths) -> str:
         )
         version = champion_version(paths)
     if version is None:
-        sys.exit("champion: the pipeline ran but no version earned the champion alias")
+        sys.exit(
+            "champion: the pipeline ran but no version earned the champion alias (why: "
+            f"{paths.registration.relative_to(paths.root)}; a dirty tree or an experiment "
+            "registers a candidate only: commit first, or set register.allow_uncommitted_champion)"
+        )
     return version
 
 

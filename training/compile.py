@@ -1,9 +1,10 @@
 """Compile the fitted pipeline's encode + classifier steps to ONNX, and prove the two agree.
 
 The artifact written here is the one `serving.model.onnx_format` defines. The `features` step
-stays in plain Python (regex titles have no ONNX op): serving derives the engineered columns with
-the features step's row function and feeds them to the graph as two packed inputs, one numeric
-[N, k] tensor and one string [N, m] tensor.
+stays in plain Python (regex titles and the groups' table have no ONNX op): serving derives the
+engineered columns with the step's row function and its fitted state (`derive_rows(rows,
+state)`, both named by the graph's metadata) and feeds them to the graph as two packed inputs,
+one numeric [N, k] tensor and one string [N, m] tensor.
 
 Why double and not float32: scikit-learn's trees compare `float32(x)` with float64 thresholds and
 sum the trees' probabilities in float64. float32 mode gets the splits right (skl2onnx rounds each
@@ -32,6 +33,7 @@ from sklearn.pipeline import Pipeline
 
 from serving.model import onnx_format as fmt
 from serving.model.fast import FastModel
+from training.features import records
 
 ONNX_FILE = fmt.ONNX_FILE  # the file name register.py logs the graph under (extra_files/)
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
@@ -51,6 +53,13 @@ CHECK_ROWS: list[dict[str, Any]] = [
      "Parch": 0, "Fare": 7.2292, "Cabin": "t", "Embarked": "Q"},
     {"Pclass": 2, "Sex": " female ", "Name": "Doe, Master. John", "Age": 0.42, "SibSp": 1,
      "Parch": 2, "Fare": 14.4542, "Cabin": None, "Embarked": "S"},
+    # tickets: none, blank, unseen, and real ones written differently (punctuation, case)
+    {"Pclass": 3, "Sex": "female", "Name": "Sage, Miss. Ada", "Fare": 69.55, "Ticket": None},
+    {"Pclass": 3, "Sex": "male", "Name": "Sage, Master. Tom", "Fare": 69.55, "Ticket": "  "},
+    {"Pclass": 3, "Sex": "female", "Name": "Nobody, Mrs. X", "Ticket": "NO SUCH 0"},
+    {"Pclass": 3, "Sex": "male", "Name": "Andersson, Master. Sigvard", "Ticket": "347082"},
+    {"Pclass": 3, "Sex": "female", "Name": "Goodwin, Miss. Jessie", "Ticket": "c.a. 2144"},
+    {"Pclass": 1, "Sex": "female", "Name": "X, Mrs. Y", "Ticket": "pc17599", "Fare": None},
 ]  # fmt: skip
 
 
@@ -258,19 +267,11 @@ def onnx_predict(
     return np.asarray(labels), np.asarray(proba, dtype=np.float64)
 
 
-def _records(data: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows as dicts, with pandas' NaN/NA turned into None like the request parser does."""
-    if isinstance(data, pd.DataFrame):
-        frame = data.astype(object).where(data.notna(), None)
-        return frame.to_dict(orient="records")
-    return [dict(row) for row in data]
-
-
 def check_parity(
     onnx_bytes: bytes, pipeline: Pipeline, data: pd.DataFrame | Sequence[Mapping[str, Any]]
 ) -> dict[str, float]:
     """Raise CompileError unless labels are identical and P(survived) within PROBA_TOLERANCE."""
-    rows = _records(data)
+    rows = records(data)
     if not rows:
         raise CompileError("no rows to check parity on")
     frame = pd.DataFrame(rows)
@@ -304,7 +305,7 @@ def compile_to_onnx(
         except Exception as exc:
             failures.append(f"{numeric_dtype}: {exc}")
             continue
-        return with_serving_metadata(onnx_bytes, pipeline, _records(verify_on)[:CHECK_EXAMPLES])
+        return with_serving_metadata(onnx_bytes, pipeline, records(verify_on)[:CHECK_EXAMPLES])
     raise CompileError("; ".join(failures))
 
 
@@ -326,13 +327,16 @@ def with_serving_metadata(
       the plain-Python function that derives the graph's inputs from raw rows lives (the
       features step's `rows_function`, in a module that imports nothing beyond the standard
       library);
+    - `features_state`: the features step's fitted state (`state_`, the travelling groups'
+      table) as compact JSON: the row function's second argument, `derive_rows(rows, state)`;
     - `check`: rows (`examples` from the data plus CHECK_ROWS) with the pipeline's own labels and
       P(class 1) for them, so that a server proves the graph + code it loaded answer as the
       registered pipeline does before it serves them.
     """
     import onnx
 
-    function = getattr(pipeline.named_steps["features"], "rows_function", None)
+    step = pipeline.named_steps["features"]
+    function = getattr(step, "rows_function", None)
     if function is None:
         raise CompileError("the features step has no rows_function for the serving fast path")
     module = function.__module__
@@ -348,6 +352,9 @@ def with_serving_metadata(
     for key, value in {
         fmt.FEATURES_CODE: module.replace(".", "/") + ".py",
         fmt.FEATURES_FUNCTION: function.__name__,
+        fmt.FEATURES_STATE: json.dumps(
+            getattr(step, "state_", None), separators=(",", ":"), sort_keys=True
+        ),
         fmt.CHECK: json.dumps(check),
     }.items():
         onx.metadata_props.add(key=key, value=value)

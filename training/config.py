@@ -45,6 +45,14 @@ class Paths(BaseModel):
         return self.root / "metrics" / "metrics.json"
 
     @property
+    def cv_details(self) -> Path:
+        return self.root / "metrics" / "cv.json"
+
+    @property
+    def registered(self) -> Path:
+        return self.root / "models" / "registered.json"
+
+    @property
     def registration(self) -> Path:
         return self.root / "metrics" / "registration.json"
 
@@ -77,6 +85,8 @@ class TrainParams(_Block):
 
 class EvaluateParams(_Block):
     cv_folds: int = Field(5, ge=2)
+    cv_repeats: int = Field(10, ge=1)
+    confidence: float = Field(0.95, gt=0, lt=1)
     threshold: float = Field(0.5, gt=0, lt=1)
 
 
@@ -86,6 +96,14 @@ class RegisterParams(_Block):
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
     gate_metric: Literal["roc_auc", "accuracy", "f1"] = "roc_auc"
+    gate_margin: float = Field(0.0, ge=0)
+    gate_confidence: float = Field(0.95, gt=0.5, lt=1)
+    gate_samples: int = Field(2000, ge=100)
+    seed: int = 42
+    max_latency_ms: float = Field(5.0, gt=0)
+    max_model_mb: float = Field(50.0, gt=0)
+    max_load_seconds: float = Field(5.0, gt=0)
+    allow_uncommitted_champion: bool = False
 
 
 class Params(BaseModel):

@@ -1,35 +1,41 @@
 """DVC stage `register`: one MLflow run per real training, a registry version, the champion gate.
 
-The new version takes the `champion` alias only if it beats the current champion on the same
-validation split (or there is none); otherwise it becomes the `challenger`.
+The new version takes the `champion` alias only if it passes the gate (training/gate.py: trained
+from a committed tree, within the served path's budgets, better than the champion beyond noise on
+the validation rows); otherwise it becomes the `challenger`. The outcome, with the figures of
+every check, goes to the stage's output, the version's tags and `metrics/registration.json`,
+which depends on the registry (version numbers, timings) and so is no DVC output: git ignores
+it. The stage's output is `models/registered.json` (`registered_stamp`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+import warnings
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import mlflow
+import numpy as np
 import pandas as pd
-from matplotlib import pyplot as plt
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 from sklearn.pipeline import Pipeline
 
 import training
+from serving.model.fast import load_fast_model
 from training.compile import ONNX_FILE, compile_to_onnx
-from training.config import Params, Paths, load_params
-from training.evaluate import score, survival_proba
+from training.config import Params, Paths, RegisterParams, load_params
+from training.evaluate import survival_proba
+from training.features import records
+from training.gate import GateResult, budget_checks, committed_check, decide, paired_bootstrap
 from training.lineage import lineage_tags
 from training.pipeline import SKOPS_TRUSTED_TYPES
 from training.schema import TARGET
@@ -39,15 +45,7 @@ from training.train import load_model
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class GateResult:
-    promoted: bool
-    metric: str
-    candidate: float
-    champion: float | None
-    champion_version: str | None
-    reason: str
+Predict = Callable[[list[dict[str, Any]]], list[float]]
 
 
 def input_example(frame: pd.DataFrame) -> pd.DataFrame:
@@ -57,48 +55,7 @@ def input_example(frame: pd.DataFrame) -> pd.DataFrame:
         example[column] = example[column].astype("float64")
     for column in ("Pclass", "SibSp", "Parch"):
         example[column] = example[column].astype("int64")
-    return example.astype({c: object for c in ("Name", "Sex", "Cabin", "Embarked")})
-
-
-def champion_gate(
-    client: MlflowClient, params: Params, candidate_score: float, valid: pd.DataFrame
-) -> GateResult:
-    """Score the current champion on `valid` and compare it with the candidate's score."""
-    reg = params.registry
-    metric = reg.gate_metric
-    try:
-        current = client.get_model_version_by_alias(reg.model_name, reg.champion_alias)
-    except MlflowException:
-        return GateResult(True, metric, candidate_score, None, None, "no champion yet")
-    try:
-        model = mlflow.sklearn.load_model(f"models:/{reg.model_name}/{current.version}")
-        proba = survival_proba(model, valid)
-        champion_score = score(valid[TARGET].to_numpy(), proba, params.evaluate.threshold)[metric]
-    except Exception as exc:  # an unloadable champion must not block a working candidate
-        return GateResult(
-            True, metric, candidate_score, None, str(current.version), f"champion unusable: {exc}"
-        )
-    promoted = candidate_score > champion_score
-    verdict = "beats" if promoted else "does not beat"
-    return GateResult(
-        promoted,
-        metric,
-        candidate_score,
-        champion_score,
-        str(current.version),
-        f"{metric} {candidate_score:.4f} {verdict} champion v{current.version} "
-        f"({champion_score:.4f}) on the same validation split",
-    )
-
-
-def _log_figures(model: Pipeline, valid: pd.DataFrame, threshold: float) -> None:
-    y_true = valid[TARGET].to_numpy()
-    proba = survival_proba(model, valid)
-    roc = RocCurveDisplay.from_predictions(y_true, proba, name="validation")
-    mlflow.log_figure(roc.figure_, "plots/roc.png")
-    confusion = ConfusionMatrixDisplay.from_predictions(y_true, (proba >= threshold).astype(int))
-    mlflow.log_figure(confusion.figure_, "plots/confusion.png")
-    plt.close("all")
+    return example.astype({c: object for c in ("Name", "Sex", "Cabin", "Embarked", "Ticket")})
 
 
 def fast_path_files(model: Pipeline, rows: pd.DataFrame, directory: Path) -> tuple[list[str], str]:
@@ -116,12 +73,16 @@ def fast_path_files(model: Pipeline, rows: pd.DataFrame, directory: Path) -> tup
     return [str(path)], "onnx"
 
 
-def _flat_metrics(report: dict[str, dict[str, float]]) -> dict[str, float]:
-    return {
-        f"{group}_{name}": value
-        for group, values in report.items()
-        for name, value in values.items()
-    }
+def flat(report: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """{"cv": {"accuracy": {"mean": x}}} -> {"cv_accuracy_mean": x}, and a point estimate
+    {"valid": {"accuracy": {"value": y}}} -> {"valid_accuracy": y}; lists are left out."""
+    out: dict[str, float] = {}
+    for key, value in report.items():
+        if isinstance(value, Mapping):
+            out.update(flat(value, f"{prefix}{key}_"))
+        elif isinstance(value, int | float):
+            out[prefix.rstrip("_") if key == "value" else f"{prefix}{key}"] = float(value)
+    return out
 
 
 # What the logged model needs to load and predict. Left to MLflow, the list is inferred from the
@@ -137,6 +98,108 @@ def model_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in MODEL_REQUIREMENTS]
 
 
+def download(model_uri: str, directory: Path) -> Path:
+    """The model's files, as a server downloads them."""
+    return Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(directory)))
+
+
+def load_served(model_dir: Path) -> tuple[Predict, str]:
+    """What a server serves from `model_dir`: the ONNX fast path when it checks out, else the
+    plain pipeline. (P(survived) of contract rows, which path.)"""
+    fast, _ = load_fast_model(model_dir)
+    if fast is not None:
+        return (lambda rows: fast.predict(rows)[1]), "onnx"
+    pipeline = mlflow.sklearn.load_model(str(model_dir))
+    return (lambda rows: survival_proba(pipeline, pd.DataFrame(rows)).tolist()), "sklearn"
+
+
+def measure_served_path(model_dir: Path, row: dict[str, Any], calls: int = 500) -> dict[str, Any]:
+    """Load time, one-row latency (p50 and p99 of `calls` after a warm-up) and size on disk."""
+    start = time.perf_counter()
+    predict, path = load_served(model_dir)
+    load_seconds = time.perf_counter() - start
+    for _ in range(50):
+        predict([row])
+    timings = np.empty(calls)
+    for i in range(calls):
+        start = time.perf_counter()
+        predict([row])
+        timings[i] = time.perf_counter() - start
+    size = sum(f.stat().st_size for f in model_dir.rglob("*") if f.is_file())
+    return {
+        "path": path,
+        "load_seconds": load_seconds,
+        "latency_p50_ms": float(np.percentile(timings, 50) * 1e3),
+        "latency_p99_ms": float(np.percentile(timings, 99) * 1e3),
+        "size_mb": size / 2**20,
+    }
+
+
+def champion_proba(
+    client: MlflowClient, reg: RegisterParams, rows: list[dict[str, Any]], directory: Path
+) -> tuple[str | None, np.ndarray | None, str]:
+    """(champion version, its P(survived) on `rows` by its own served path, what happened).
+
+    No champion: (None, None, why). A champion that cannot be loaded or scored: (version, None,
+    why): the candidate is then compared with nothing.
+    """
+    try:
+        current = client.get_model_version_by_alias(reg.model_name, reg.champion_alias)
+    except MlflowException:
+        return None, None, "no champion yet"
+    version = str(current.version)
+    try:
+        predict, _ = load_served(download(f"models:/{reg.model_name}/{version}", directory))
+        proba = np.asarray(predict(rows), dtype=np.float64)
+        if proba.shape != (len(rows),) or not np.isfinite(proba).all():
+            raise ValueError(f"{proba.shape} probabilities for {len(rows)} rows, or not finite")
+    except Exception as exc:  # an unusable champion must not block a working candidate
+        return version, None, f"champion v{version} unusable: {type(exc).__name__}: {exc}"[:500]
+    return version, proba, ""
+
+
+def gate(
+    client: MlflowClient,
+    params: Params,
+    model: Pipeline,
+    valid: pd.DataFrame,
+    model_uri: str,
+    tags: dict[str, str],
+) -> tuple[GateResult, dict[str, Any]]:
+    """Measure the new version's served path, score the champion, decide. (result, figures)"""
+    rows = records(valid.drop(columns=[TARGET]))
+    with tempfile.TemporaryDirectory() as directory:
+        measured = measure_served_path(download(model_uri, Path(directory) / "new"), rows[0])
+        version, theirs, note = champion_proba(
+            client, params.registry, rows, Path(directory) / "champion"
+        )
+    checks = [committed_check(tags, params.registry), *budget_checks(measured, params.registry)]
+    comparison = None
+    if theirs is not None:
+        ours = survival_proba(model, valid)
+        y_true = valid[TARGET].to_numpy()
+        comparison = paired_bootstrap(
+            y_true, ours, theirs, params.registry, params.evaluate.threshold
+        )
+    return decide(checks, comparison, version, note), measured
+
+
+def log_datasets(paths: Paths, frames: Mapping[str, pd.DataFrame]) -> None:
+    """The train and validation splits as the run's inputs (for lineage only)."""
+    with warnings.catch_warnings():
+        # MLflow infers each dataset's schema and hints that integer columns cannot hold nulls:
+        # that is about model signatures, and the model's is declared (training/signature.py).
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        # A local path matches two registered source types; MLflow picks the right one (a
+        # local file) and says so on every call.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be")
+        for name, frame in frames.items():
+            dataset = mlflow.data.from_pandas(
+                frame, source=str(paths.raw_train), name=f"titanic-{name}", targets=TARGET
+            )
+            mlflow.log_input(dataset, context="training" if name == "train" else "validation")
+
+
 def register(paths: Paths, params: Params) -> dict[str, Any]:
     """Log the trained pipeline as one MLflow run, register it and apply the champion gate."""
     reg = params.registry
@@ -144,22 +207,18 @@ def register(paths: Paths, params: Params) -> dict[str, Any]:
     client = MlflowClient()
     model = load_model(paths.model)
     train, valid = pd.read_csv(paths.train_split), pd.read_csv(paths.valid_split)
-    report = json.loads(paths.metrics.read_text())
-    metrics = _flat_metrics(report)
+    headline = flat(json.loads(paths.metrics.read_text()))
+    details = flat(json.loads(paths.cv_details.read_text()))
     tags = lineage_tags(paths.root, paths.raw_dvc_file)
 
     with mlflow.start_run(tags={**tags, "model_family": params.train.model}) as run:
         mlflow.log_params({f"{stage}.{key}": value for stage, block in params.model_dump().items()
                            for key, value in block.items()})  # fmt: skip
-        mlflow.log_metrics(metrics)
-        for name, frame in (("train", train), ("validation", valid)):
-            dataset = mlflow.data.from_pandas(
-                frame, source=str(paths.raw_train), name=f"titanic-{name}", targets=TARGET
-            )
-            mlflow.log_input(dataset, context="training" if name == "train" else "validation")
+        mlflow.log_metrics({**details, **headline})  # every metric, the intervals included
+        log_datasets(paths, {"train": train, "validation": valid})
         mlflow.log_artifact(str(paths.metrics), "metrics")
+        mlflow.log_artifact(str(paths.cv_details), "metrics")
         mlflow.log_artifacts(str(paths.plots), "plots")
-        _log_figures(model, valid, params.evaluate.threshold)
         with tempfile.TemporaryDirectory() as fast_dir:  # ONNX lands in extra_files/model.onnx
             extra_files, fast_path = fast_path_files(
                 model, pd.concat([train, valid]), Path(fast_dir)
@@ -178,32 +237,63 @@ def register(paths: Paths, params: Params) -> dict[str, Any]:
                 extra_files=extra_files or None,
             )
     version = str(info.registered_model_version)
-    for key, value in {**metrics, **tags, "fast_path": fast_path}.items():
+    model_uri = f"models:/{reg.model_name}/{version}"
+    for key, value in {**headline, **tags, "fast_path": fast_path}.items():
         client.set_model_version_tag(reg.model_name, version, key, str(value))
 
-    gate = champion_gate(client, params, report["valid"][reg.gate_metric], valid)
-    alias = reg.champion_alias if gate.promoted else reg.challenger_alias
+    result, measured = gate(client, params, model, valid, model_uri, tags)
+    alias = reg.champion_alias if result.promoted else reg.challenger_alias
     client.set_registered_model_alias(reg.model_name, alias, version)
-    client.set_model_version_tag(reg.model_name, version, "gate", gate.reason)
+    gate_tags = {
+        "gate": result.reason,
+        "gate_promoted": str(result.promoted).lower(),
+        **{f"gate_{c.name}": f"{'pass' if c.passed else 'fail'}: {c.detail}"
+           for c in result.checks},
+        **{f"served_{key}": f"{value:.4g}" if isinstance(value, float) else value
+           for key, value in measured.items()},
+    }  # fmt: skip
+    for key, value in gate_tags.items():
+        client.set_model_version_tag(reg.model_name, version, key, str(value)[:5000])
     return {
         "name": reg.model_name,
         "version": version,
         "alias": alias,
         "run_id": run.info.run_id,
-        "model_uri": f"models:/{reg.model_name}/{version}",
-        "gate": asdict(gate),
+        "model_uri": model_uri,
+        "served": measured,
+        "gate": result.record(),
+    }
+
+
+def registered_stamp(paths: Paths, outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """The stage's DVC output: what was registered, without anything the registry decides
+    (version, run id, alias, timings), so the same model gives the same bytes. A workspace that
+    has not registered this model (a fresh clone) lacks the file, and `dvc repro` runs the stage.
+    """
+    return {
+        "name": outcome["name"],
+        "model_md5": hashlib.md5(paths.model.read_bytes()).hexdigest(),
+        "served_path": outcome["served"]["path"],
     }
 
 
 def main(paths: Paths | None = None) -> None:
+    # The stage downloads two models to measure and score them: no progress bars in its output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow logs at INFO that it creates a new sqlite store's tables: not this stage's news.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     paths = paths or Paths()
     outcome = register(paths, load_params(paths.root / "params.yaml"))
     paths.registration.parent.mkdir(parents=True, exist_ok=True)
     paths.registration.write_text(json.dumps(outcome, indent=2) + "\n")
+    paths.registered.write_text(json.dumps(registered_stamp(paths, outcome), indent=2) + "\n")
     print(
         f"register: {outcome['name']} version {outcome['version']} is now "
         f"@{outcome['alias']} ({outcome['gate']['reason']})"
     )
+    for check in outcome["gate"]["checks"]:
+        print(f"register:   {'pass' if check['passed'] else 'FAIL'} {check['name']}: "
+              f"{check['detail']}")  # fmt: skip
 
 
 if __name__ == "__main__":

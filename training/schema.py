@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
+
 import pandas as pd
-import pandera.pandas as pa
+
+
+@contextlib.contextmanager
+def _without_pyspark_pandas_warning() -> Iterator[None]:
+    """pandera imports pyspark.pandas whenever PySpark is installed (the `spark` extra, for batch
+    scoring): on import, and again when its first validation registers the pandas backends. And
+    PySpark 4 warns on that import that it does not fully support pandas 3. PySpark is not used
+    here: the warning is about PySpark, not about this data."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark(\.|$)")
+        yield
+
+
+with _without_pyspark_pandas_warning():
+    import pandera.pandas as pa
 
 TARGET = "Survived"
 
@@ -37,7 +55,8 @@ class RawDataError(ValueError):
 def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     """Return `frame` coerced to `schema`, or raise RawDataError listing every violation."""
     try:
-        return schema.validate(frame, lazy=True)
+        with _without_pyspark_pandas_warning():
+            return schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         raise RawDataError(_describe(schema.name, exc.failure_cases)) from None
 

@@ -7,7 +7,8 @@ from mlflow.types.schema import ColSpec, Schema
 
 # Sex and Pclass are required; every other column may be absent. Columns with gaps in the data
 # (Age, Fare, Cabin, Embarked, Name) are nullable; the ones with gaps that pandas would read as
-# integers (Age, Fare) are doubles, because an integer column cannot hold a null.
+# integers (Age, Fare) are doubles, because an integer column cannot hold a null. Ticket finds a
+# passenger's travelling group (training/passenger.py); without it the surname and fare do.
 INPUT_SCHEMA = Schema(
     [
         ColSpec("long", "Pclass"),
@@ -19,6 +20,7 @@ INPUT_SCHEMA = Schema(
         ColSpec("double", "Fare", required=False),
         ColSpec("string", "Cabin", required=False),
         ColSpec("string", "Embarked", required=False),
+        ColSpec("string", "Ticket", required=False),
     ]
 )
 OUTPUT_SCHEMA = Schema([ColSpec("long", "Survived")])

@@ -14,8 +14,14 @@ from mlflow import MlflowClient
 
 
 def tracking_uri(root: Path) -> str:
-    """MLFLOW_TRACKING_URI if set, else the embedded store at `root`."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI if set, else the embedded store at the repo root.
+
+    That root is `root`, except in a stage that `dvc exp run --temp` or `--queue` runs in a copy
+    under .dvc/tmp/exps: DVC then sets DVC_ROOT to the user's repo, whose store must get the
+    experiment's version (the copy and its store are deleted afterwards).
+    """
+    anchor = Path(os.environ.get("DVC_ROOT") or root)
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{anchor / 'mlflow.db'}"
 
 
 def artifact_location(uri: str) -> str | None:

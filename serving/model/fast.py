@@ -3,8 +3,9 @@
 At registration, `training/compile.py` writes the artifact `serving.model.onnx_format` defines:
 the pipeline's steps after `features` as an ONNX graph whose metadata names the plain-Python
 function that derives its inputs from raw rows (a file of the model's own ``code/`` copy that
-imports only the standard library) and carries the registered pipeline's answers on a set of
-check rows. So a server needs neither scikit-learn nor pandas nor MLflow to run it:
+imports only the standard library), carries the features step's fitted state as JSON (the
+function is then called as ``derive_rows(rows, state)``) and the registered pipeline's answers
+on a set of check rows. So a server needs neither scikit-learn nor pandas nor MLflow to run it:
 `load_fast_model(model_dir)` loads that file and the graph, and hands out a `FastModel` only if
 it reproduces the pipeline's labels exactly and its probabilities within PROBA_TOLERANCE on
 every check row; otherwise it returns None and the reason, and serving loads the plain model.
@@ -127,6 +128,11 @@ def load_rows_function(model_dir: Path, code_file: str, name: str) -> RowsFuncti
     return function
 
 
+def with_state(derive_rows: Callable[..., Any], state: Any) -> RowsFunction:
+    """The row function of a graph whose features step was fitted, given that state."""
+    return lambda rows: derive_rows(rows, state)
+
+
 def check(fast: FastModel) -> str:
     """Raise ValueError unless `fast` gives the registered pipeline's answers on the check rows
     its graph carries; return a one-line summary."""
@@ -163,6 +169,8 @@ def load_fast_model(model_dir: str | os.PathLike[str]) -> tuple[FastModel | None
         rows_function = load_rows_function(
             model_dir, meta[fmt.FEATURES_CODE], meta[fmt.FEATURES_FUNCTION]
         )
+        if fmt.FEATURES_STATE in meta:  # a fitted features step: derive_rows(rows, state)
+            rows_function = with_state(rows_function, json.loads(meta[fmt.FEATURES_STATE]))
         fast = FastModel(onnx_bytes, rows_function, session)
         summary = check(fast)
     except Exception as exc:

@@ -11,6 +11,8 @@ names everything a server needs to run it without scikit-learn:
 - `classes`: the classifier's classes, comma-separated (the probability columns' order);
 - `features_code` / `features_function`: the file under the model's own ``code/`` copy, and the
   function in it, that derives the two tensors' rows from raw rows (standard library only);
+- `features_state` (when the features step is fitted): its learnt state as JSON, which the
+  function takes as a second argument, ``derive_rows(rows, state)``;
 - `check`: JSON ``{"rows": [...], "labels": [...], "probabilities": [...]}``, the registered
   pipeline's own answers on a set of rows, which a server reproduces before it serves the graph.
 """
@@ -35,6 +37,7 @@ NUMERIC_DTYPE = "numeric_dtype"
 CLASSES = "classes"
 FEATURES_CODE = "features_code"
 FEATURES_FUNCTION = "features_function"
+FEATURES_STATE = "features_state"
 CHECK = "check"
 SERVING_KEYS = (FEATURES_CODE, FEATURES_FUNCTION, CHECK)  # what an older graph may lack
 

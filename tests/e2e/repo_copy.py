@@ -98,7 +98,9 @@ def make_repo_copy(
             current.setdefault(block, {}).update(values)
         path.write_text(yaml.safe_dump(current, sort_keys=False))
 
-    env = venv_env(MLFLOW_TRACKING_URI=tracking_uri, PYTHONPATH=None, DVC_EXP_NAME=None)
+    env = venv_env(
+        MLFLOW_TRACKING_URI=tracking_uri, PYTHONPATH=None, DVC_EXP_NAME=None, DVC_ROOT=None
+    )
     copy = RepoCopy(destination, env)
     copy.git("init", "-q", "-b", "main")
     copy.git("config", "user.email", "e2e@example.com")

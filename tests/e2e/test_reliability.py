@@ -334,8 +334,11 @@ def test_a_sigkilled_worker_is_replaced_while_the_others_answer(server, registry
         time.sleep(1)
     (replacement,) = worker_pids(server) - before
     answered_meanwhile = [r for r in load.results if r[0] > killed and r[1] == "200"]
-    # at most the request each client had in flight on the killed worker fails
-    assert len(load.failures()) <= 2, load.failures()
+    # what fails is what the killed worker held as it died: each client's request in flight, and
+    # a retry that reached the dying worker's own socket before it closed (a few ms)
+    failures = load.failures()
+    assert len(failures) <= 4, failures
+    assert all(killed <= at < killed + 0.1 for at, _, _ in failures), failures
     assert answered_meanwhile
     # the replacement serves: with the survivor stopped, every answer comes from it (each worker
     # listens on a socket of its own, so the stopped one's share of new connections waits)

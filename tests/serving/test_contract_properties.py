@@ -246,7 +246,8 @@ def test_the_common_shape_shortcut_gives_what_the_full_checks_give(body):
 
 
 VALID_ROW = {"Pclass": 3, "Sex": "male", "Age": 22.0, "SibSp": 1, "Parch": 0, "Fare": 7.25,
-             "Name": "Braund, Mr. Owen", "Cabin": None, "Embarked": "S"}  # fmt: skip
+             "Name": "Braund, Mr. Owen", "Cabin": None, "Embarked": "S",
+             "Ticket": "A/5 21171"}  # fmt: skip
 
 
 def test_every_edge_value_in_every_column_agrees_with_the_full_checks():

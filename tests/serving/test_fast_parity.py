@@ -26,7 +26,7 @@ from training.compile import CHECK_ROWS
 TOLERANCE = 1e-6
 INTS = ("Pclass", "SibSp", "Parch")
 FLOATS = ("Age", "Fare")
-STRINGS = ("Name", "Sex", "Cabin", "Embarked")
+STRINGS = ("Name", "Sex", "Cabin", "Embarked", "Ticket")
 
 
 def contract_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -110,24 +110,33 @@ def test_the_fast_path_loads_without_mlflow_sklearn_or_pandas(model_dir: Path) -
 
 
 def near_thresholds(pipeline: Any) -> list[float]:
-    """Doubles on both sides of the forest's Age/Fare thresholds, where float32 rounding bites."""
-    forest = pipeline.named_steps["classifier"]
+    """Doubles on both sides of a forest's Age/Fare thresholds, where float32 rounding bites (for
+    another family: of the imputed medians and a range of ages and fares)."""
+    classifier = pipeline.named_steps["classifier"]
+    if hasattr(classifier, "estimators_"):
+        cuts = [
+            threshold
+            for tree in classifier.estimators_[:20]
+            for feature, threshold in zip(tree.tree_.feature, tree.tree_.threshold, strict=True)
+            if feature in (1, 2)  # Age, Fare after the encoder (numeric columns first)
+        ]
+    else:
+        imputer = pipeline.named_steps["encode"].named_transformers_["numeric"]["impute"]
+        cuts = [*imputer.statistics_[1:3], *np.linspace(0.0, 600.0, 40)]
     values = set()
-    for tree in forest.estimators_[:20]:
-        for feature, threshold in zip(tree.tree_.feature, tree.tree_.threshold, strict=True):
-            if feature in (1, 2):  # Age, Fare after the encoder (numeric columns first)
-                f32 = np.float32(threshold)
-                values.update(
-                    float(v)
-                    for v in (
-                        threshold,
-                        np.nextafter(threshold, -np.inf),
-                        np.nextafter(threshold, np.inf),
-                        f32,
-                        np.nextafter(f32, np.float32(-np.inf)),
-                        np.nextafter(f32, np.float32(np.inf)),
-                    )
-                )
+    for threshold in cuts:
+        f32 = np.float32(threshold)
+        values.update(
+            float(v)
+            for v in (
+                threshold,
+                np.nextafter(threshold, -np.inf),
+                np.nextafter(threshold, np.inf),
+                f32,
+                np.nextafter(f32, np.float32(-np.inf)),
+                np.nextafter(f32, np.float32(np.inf)),
+            )
+        )
     return sorted(values)
 
 
@@ -154,9 +163,15 @@ number = st.one_of(
     st.floats(min_value=-1e12, max_value=1e12, allow_nan=False),
 )
 integer = st.one_of(st.sampled_from([0, 1, 2, 3, 8]), st.integers(-(2**31), 2**31))
+# Tickets of real travelling groups of train.csv (some written differently), and any text.
+ticket = st.one_of(
+    text,
+    st.sampled_from(["347082", "CA. 2343", "CA 2144", "3101295", "347088", "382652", "1601",
+                     "S.O.C. 14879", "pc 17599", "113760", "19950", "W./C. 6608", "2666"]),
+)  # fmt: skip
 OPTIONAL = {"Name": text, "Age": number, "SibSp": st.one_of(st.none(), integer),
             "Parch": st.one_of(st.none(), integer), "Fare": number, "Cabin": text,
-            "Embarked": text}  # fmt: skip
+            "Embarked": text, "Ticket": ticket}  # fmt: skip
 
 
 @st.composite

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import numpy as np
 import onnx
@@ -21,7 +23,7 @@ from training.compile import (
     onnx_predict,
 )
 from training.config import Paths, TrainParams
-from training.features import PassengerFeatures
+from training.features import NUMERIC_FEATURES, PassengerFeatures
 from training.register import fast_path_files
 from training.schema import TARGET
 from training.train import fit, load_model
@@ -45,8 +47,9 @@ def assert_parity(onnx_bytes: bytes, pipeline: Pipeline, rows: pd.DataFrame) -> 
     return diff
 
 
-def test_derive_rows_matches_transform(all_rows: pd.DataFrame) -> None:
-    step = PassengerFeatures()
+def test_derive_rows_matches_transform(raw_train: pd.DataFrame, all_rows: pd.DataFrame) -> None:
+    step = PassengerFeatures().fit(raw_train.drop(columns=[TARGET]), raw_train[TARGET])
+    assert step.state_["groups"]  # the fitted groups' table is in play
     numeric, categorical = step.derive_rows(all_rows.to_dict(orient="records"))
     frame = step.transform(all_rows)
     np.testing.assert_array_equal(np.array(numeric), frame.iloc[:, : len(numeric[0])].to_numpy())
@@ -137,7 +140,12 @@ def test_registered_version_carries_the_onnx_file(registry_env, tmp_path) -> Non
     assert Model.load(uri).flavors["sklearn"]["extra_files"] == [{"path": "extra_files/model.onnx"}]
     local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path))
     onnx_bytes = (tmp_path / local / "extra_files" / "model.onnx").read_bytes()
-    assert metadata(onnx_bytes)["numeric_dtype"] == "double"
+    meta = metadata(onnx_bytes)
+    assert meta["numeric_dtype"] == "double"
+    # the fitted groups' table travels in the graph, as compact JSON equal to the model's own
+    state = load_model(Paths(root=registry_env.root).model).named_steps["features"].state_
+    assert json.loads(meta["features_state"]) == state and state["groups"]
+    assert meta["features_state"] == json.dumps(state, separators=(",", ":"), sort_keys=True)
 
 
 def test_the_graph_takes_one_numeric_and_one_string_input(raw_train: pd.DataFrame) -> None:
@@ -151,5 +159,5 @@ def test_the_graph_takes_one_numeric_and_one_string_input(raw_train: pd.DataFram
         for i in graph.input
     }
     numeric, strings = graph.input
-    assert shapes[numeric.name] == (onnx.TensorProto.DOUBLE, [0, 9])
+    assert shapes[numeric.name] == (onnx.TensorProto.DOUBLE, [0, len(NUMERIC_FEATURES)])
     assert shapes[strings.name] == (onnx.TensorProto.STRING, [0, 4])

@@ -148,17 +148,17 @@ def test_unseen_categories_pass_through_as_values():
 
 def test_extra_columns_are_ignored_and_column_order_does_not_matter(raw_train):
     frame = raw_train.head(20)
-    reference = PassengerFeatures().transform(frame)
+    reference = PassengerFeatures().fit(frame).transform(frame)
     noisy = frame.assign(Unexpected=1, Comment="hello")[::-1].iloc[::-1]
     shuffled = noisy[list(reversed(noisy.columns))]
-    pd.testing.assert_frame_equal(PassengerFeatures().transform(shuffled), reference)
+    pd.testing.assert_frame_equal(PassengerFeatures().fit(shuffled).transform(shuffled), reference)
     # the label, PassengerId and Ticket never reach the features
     assert not {"Survived", "PassengerId", "Ticket", "Unexpected"} & set(reference.columns)
 
 
 def test_a_single_row_dict_matches_the_one_row_frame(article_request):
     frame = pd.DataFrame(article_request)
-    transformed = PassengerFeatures().transform(frame)
+    transformed = PassengerFeatures().fit(frame).transform(frame)
     for position, row in enumerate(frame.to_dict(orient="records")):
         numeric, categorical = derive(row)
         expected = transformed.iloc[position]
@@ -183,8 +183,8 @@ def test_a_single_row_dict_matches_the_one_row_frame(article_request):
 
 def test_transform_of_a_list_of_dicts_matches_the_frame(article_request):
     frame = pd.DataFrame(article_request)
-    from_frame = PassengerFeatures().transform(frame)
-    from_dicts = PassengerFeatures().transform(frame.to_dict(orient="records"))
+    from_frame = PassengerFeatures().fit(frame).transform(frame)
+    from_dicts = PassengerFeatures().fit(frame).transform(frame.to_dict(orient="records"))
     pd.testing.assert_frame_equal(from_dicts, from_frame)
 
 

@@ -1,6 +1,7 @@
 """Behaviour of the trained pipeline (the session's registered model), beyond its accuracy.
 
-Invariance: what must not matter (Ticket, PassengerId) never flips a prediction.
+Invariance: what must not matter (PassengerId; a ticket of no known group, how a ticket is
+written) changes nothing.
 Direction: what must matter moves the answer the right way (class, sex).
 Contract: rows exactly as /predict sends them, nulls and unseen categories included.
 """
@@ -30,17 +31,43 @@ def survival(model, frame: pd.DataFrame) -> np.ndarray:
     return model.predict_proba(frame)[:, 1]
 
 
-def test_changing_ticket_or_passenger_id_never_flips_a_prediction(model, raw_test):
-    baseline = model.predict(raw_test)
+def test_passenger_id_changes_nothing(model, raw_test):
+    baseline = survival(model, raw_test)
     rng = np.random.default_rng(0)
     changed = raw_test.assign(
-        Ticket=[f"XYZ {n}" for n in rng.integers(1, 10**6, len(raw_test))],
-        PassengerId=rng.permutation(raw_test["PassengerId"].to_numpy()) + 10_000,
+        PassengerId=rng.permutation(raw_test["PassengerId"].to_numpy()) + 10_000
     )
-    np.testing.assert_array_equal(model.predict(changed), baseline)
-    np.testing.assert_array_equal(survival(model, changed), survival(model, raw_test))
-    for column in ("Ticket", "PassengerId"):
-        np.testing.assert_array_equal(model.predict(raw_test.drop(columns=[column])), baseline)
+    np.testing.assert_array_equal(survival(model, changed), baseline)
+    np.testing.assert_array_equal(survival(model, raw_test.drop(columns=["PassengerId"])), baseline)
+
+
+def test_a_ticket_of_no_known_group_scores_as_a_missing_ticket(model, raw_test):
+    """Ticket only finds a passenger's travelling group: a ticket no training passenger had
+    carries no information, exactly like none at all."""
+    rng = np.random.default_rng(0)
+    unseen = raw_test.assign(Ticket=[f"XYZ {n}" for n in rng.integers(1, 10**6, len(raw_test))])
+    missing = raw_test.assign(Ticket=None)
+    np.testing.assert_array_equal(survival(model, unseen), survival(model, missing))
+    np.testing.assert_array_equal(
+        survival(model, raw_test.drop(columns=["Ticket"])), survival(model, missing)
+    )
+
+
+def test_a_ticket_written_differently_is_the_same_ticket(model, raw_test):
+    respelt = raw_test.assign(
+        Ticket=raw_test["Ticket"].str.lower().str.replace(" ", "  ").str.replace(".", "")
+    )
+    np.testing.assert_array_equal(survival(model, respelt), survival(model, raw_test))
+
+
+def test_a_known_group_moves_some_answers(model, raw_test):
+    """The group feature is not dead weight: test passengers travelling with training passengers
+    score differently once their groups are hidden (no ticket, an unseen surname, same title)."""
+    hidden = raw_test.assign(
+        Ticket=None, Name=raw_test["Name"].str.replace(r"^[^,]*,", "Unseen,", regex=True)
+    )
+    moved = np.abs(survival(model, raw_test) - survival(model, hidden)) > 0.05
+    assert moved.sum() >= 10
 
 
 def test_first_class_never_lowers_survival_against_third(model, passengers):

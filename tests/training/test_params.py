@@ -19,10 +19,12 @@ def write(tmp_path, content: dict):
 def test_the_repo_params_are_valid():
     params = load_params()
     assert params == load_params(REPO_ROOT / "params.yaml")
-    assert params.train.model == "random_forest"
+    assert params.train.model == "logistic_regression"  # chosen by repeated CV (README)
     assert params.registry.model_name == "titanic"  # read from the `register:` block
     assert params.registry.champion_alias == "champion"
     assert params.registry.gate_metric == "roc_auc"
+    assert params.evaluate.cv_folds * params.evaluate.cv_repeats >= 50
+    assert params.registry.allow_uncommitted_champion is False
     assert 0 < params.prepare.valid_size < 1
 
 
@@ -54,6 +56,10 @@ def test_an_empty_file_gives_the_defaults(tmp_path):
         ({"evaluate": {"cv_folds": 1}}, "evaluate.cv_folds"),
         ({"evaluate": {"threshold": 1.0}}, "evaluate.threshold"),
         ({"register": {"gate_metric": "log_loss"}}, "register.gate_metric"),
+        ({"register": {"gate_confidence": 1.0}}, "register.gate_confidence"),
+        ({"register": {"gate_margin": -0.1}}, "register.gate_margin"),
+        ({"register": {"max_latency_ms": 0}}, "register.max_latency_ms"),
+        ({"evaluate": {"cv_repeats": 0}}, "evaluate.cv_repeats"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(tmp_path, content, where):

@@ -17,13 +17,26 @@ from training.tracking import artifact_location, tracking_uri, use_experiment
 
 def test_embedded_default_is_the_sqlite_db_at_the_root(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
     assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
     assert tracking_uri(REPO_ROOT) == f"sqlite:///{REPO_ROOT}/mlflow.db"
     assert tracking_uri(REPO_ROOT).startswith("sqlite:////")  # four slashes: an absolute path
 
 
+def test_a_dvc_temp_experiment_uses_the_store_of_the_users_repo(monkeypatch, tmp_path):
+    """`dvc exp run --temp` runs the stages in a copy under .dvc/tmp/exps and sets DVC_ROOT to
+    the user's repo: its version must land in that repo's store, not in the deleted copy."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    copy = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpabc"
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "repo"))
+    assert tracking_uri(copy) == f"sqlite:///{tmp_path}/repo/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5001")
+    assert tracking_uri(copy) == "http://127.0.0.1:5001"
+
+
 def test_an_empty_env_var_counts_as_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    monkeypatch.delenv("DVC_ROOT", raising=False)
     assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
 
 
