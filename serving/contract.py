@@ -13,6 +13,12 @@ Values are typed by the schema: ``long``/``integer`` -> int, ``double``/``float`
 columns accept. Columns outside the schema are ignored. This path uses no pandas: a fast path
 consumes the typed rows directly. Every problem raises `ApiError` naming the column and row.
 
+The training domain. A model may carry, beside its signature, the values and ranges its training
+data held (MLmodel's `metadata.domain`, written by training from `training/schema.py`): a
+required column's value outside it is refused (422 `out_of_domain`, naming the column, the value
+and what is allowed); an optional column's value outside it is treated as unknown (None, as if
+absent) and counted in `Batch.unknown`, which the server exports in /metrics.
+
 The common shape (an object of columns that all hold the same row keys, every required column
 present) takes a shortcut that accepts values of the exact type as they are; anything else, and
 the first value that is not plainly valid, goes through the same checks in the same order, so
@@ -25,7 +31,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -42,10 +48,54 @@ FINITE = (-sys.float_info.max, sys.float_info.max)
 
 
 @dataclass(frozen=True)
+class Domain:
+    """What a column held in training: a set of values, or a range (either bound optional)."""
+
+    values: frozenset[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @classmethod
+    def from_json(cls, spec: Mapping[str, Any]) -> Domain:
+        values = spec.get("values")
+        return cls(
+            values=frozenset(values) if values is not None else None,
+            minimum=spec.get("min"),
+            maximum=spec.get("max"),
+        )
+
+    def admits(self, value: Any) -> bool:
+        if self.values is not None and value not in self.values:
+            return False
+        if self.minimum is not None and not value >= self.minimum:
+            return False
+        return self.maximum is None or value <= self.maximum
+
+    def describe(self) -> str:
+        if self.values is not None:
+            return "one of " + ", ".join(repr(v) for v in sorted(self.values, key=str))
+        if self.minimum is not None and self.maximum is not None:
+            return f"between {self.minimum} and {self.maximum}"
+        return f"at least {self.minimum}" if self.minimum is not None else f"at most {self.maximum}"
+
+    def public(self) -> dict[str, Any]:
+        """The same JSON shape `from_json` reads (for /version and the documentation)."""
+        shown: dict[str, Any] = {}
+        if self.values is not None:
+            shown["values"] = sorted(self.values, key=str)
+        if self.minimum is not None:
+            shown["min"] = self.minimum
+        if self.maximum is not None:
+            shown["max"] = self.maximum
+        return shown
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     kind: str  # one of KINDS: MLflow's DataType names
     required: bool = True
+    domain: Domain | None = None  # what training saw; None: any value of the kind
 
     @property
     def type(self) -> Kind:
@@ -64,15 +114,25 @@ class InputSpec:
             raise ValueError(f"unsupported input column types: {', '.join(unsupported)}")
 
     @classmethod
-    def from_signature_json(cls, inputs: str | None) -> InputSpec:
+    def from_signature_json(
+        cls, inputs: str | None, domain: Mapping[str, Any] | None = None
+    ) -> InputSpec:
         """From a model signature's inputs as MLmodel stores them (`Schema.to_json()`): a JSON
-        list of named column specs."""
+        list of named column specs; `domain`: MLmodel's `metadata.domain`, if any."""
         columns = json.loads(inputs) if isinstance(inputs, str) else None
         if not columns or not all(isinstance(c, dict) and c.get("name") for c in columns):
             raise ValueError("the model has no input signature with named columns")
+        domain = domain if isinstance(domain, Mapping) else {}
         return cls(
             tuple(
-                Column(str(c["name"]), str(c["type"]), bool(c.get("required", True)))
+                Column(
+                    str(c["name"]),
+                    str(c["type"]),
+                    bool(c.get("required", True)),
+                    Domain.from_json(domain[c["name"]])
+                    if isinstance(domain.get(c["name"]), Mapping)
+                    else None,
+                )
                 for c in columns
             )
         )
@@ -94,11 +154,60 @@ class InputSpec:
     def _required(self) -> tuple[str, ...]:
         return tuple(self.required)
 
+    @cached_property
+    def bounded(self) -> tuple[Column, ...]:
+        """The columns that carry a training domain."""
+        return tuple(c for c in self.columns if c.domain is not None)
+
 
 @dataclass(frozen=True)
 class Batch:
     index: list[str]  # row keys, in pd.DataFrame(body) order
     rows: list[dict[str, Any]]  # one dict per row: every schema column, typed, None if missing
+    unknown: dict[str, int] = field(default_factory=dict)  # optional values outside the domain
+
+
+def out_of_domain(column: Column, value: Any, row: str) -> ApiError:
+    """422: a required column's value that training never saw."""
+    assert column.domain is not None
+    shown = value if isinstance(value, int | float) else repr(value)[:80]
+    return ApiError(
+        "out_of_domain",
+        f"column {column.name!r} at row {row!r}: {shown} is outside the model's training "
+        f"domain; expected {column.domain.describe()}",
+        status=422,
+        column=column.name,
+        row=row,
+        domain=column.domain.public(),
+    )
+
+
+def apply_domain(batch: Batch, spec: InputSpec) -> Batch:
+    """Refuse a required value outside its column's domain; an optional one becomes None, and
+    counted (`Batch.unknown`)."""
+    for column in spec.bounded:
+        domain, name = column.domain, column.name
+        assert domain is not None
+        for key, row in zip(batch.index, batch.rows, strict=True):
+            value = row[name]
+            if value is None or domain.admits(value):
+                continue
+            if column.required:
+                raise out_of_domain(column, value, key)
+            row[name] = None
+            batch.unknown[name] = batch.unknown.get(name, 0) + 1
+    return batch
+
+
+def require_rows(batch: Batch) -> Batch:
+    """The one rule for empty input, on every endpoint: a request holds at least one row."""
+    if not batch.rows:
+        raise ApiError(
+            "no_rows",
+            "the request holds no rows; send at least one passenger",
+            status=422,
+        )
+    return batch
 
 
 def decode_json(raw: bytes) -> Any:
@@ -111,12 +220,12 @@ def decode_json(raw: bytes) -> Any:
 
 
 def parse_batch(body: Any, spec: InputSpec, max_rows: int) -> Batch:
-    """A decoded JSON body -> `Batch`, or ApiError naming the first problem found."""
-    if type(body) is dict:
-        batch = _common_shape(body, spec, max_rows)
-        if batch is not None:
-            return batch
-    return _parse_any(body, spec, max_rows)
+    """A decoded JSON body -> `Batch` (typed, within the training domain), or ApiError naming
+    the first problem found."""
+    batch = _common_shape(body, spec, max_rows) if type(body) is dict else None
+    if batch is None:
+        batch = _parse_any(body, spec, max_rows)
+    return apply_domain(batch, spec) if spec.bounded else batch
 
 
 def _common_shape(body: dict[str, Any], spec: InputSpec, max_rows: int) -> Batch | None:
@@ -269,7 +378,8 @@ def _check_rows(count: int, max_rows: int) -> None:
     if count > max_rows:
         raise ApiError(
             "too_many_rows",
-            f"the request has more than {max_rows} rows; split it into smaller batches",
+            f"the request has more than {max_rows} rows (the server's --max-rows, "
+            "SERVING_MAX_ROWS); split it into smaller batches",
             status=413,
             limit_rows=max_rows,
         )

@@ -13,6 +13,8 @@ The metrics (all prefixed `serving_`):
 - `requests_total{endpoint,method,status}`, `request_duration_seconds{endpoint}` (histogram);
   `endpoint` is Flask's URL rule (`/predict`), "unmatched" for unknown paths: bounded labels;
 - `rows_predicted_total{endpoint}`, `predictions_total{endpoint,class}` (answered rows by class);
+- `out_of_domain_total{endpoint,column}`: optional values outside the training domain, answered
+  as unknown;
 - `model_loads_total{kind="load"|"reload"}`, `model_reload_failures_total`: call
   `model_loaded(info, reload=...)` and `reload_failed(version)` from the code that (re)loads;
 - `model_info{name,version,inference} 1`: the model each live worker serves (max over live
@@ -117,6 +119,11 @@ def _instruments() -> SimpleNamespace:
             "serving_model_reload_failures_total",
             "Reloads that failed (the previous model kept serving)",
             ["version"],
+        ),
+        out_of_domain=Counter(
+            "serving_out_of_domain_total",
+            "Optional values outside the model's training domain, treated as unknown",
+            ["endpoint", "column"],
         ),
         model_info=Gauge(
             "serving_model_info",
@@ -263,3 +270,8 @@ class Recorder:
             rows_counter.inc(rows)
         if predicted is not None:
             count_predictions(endpoint, predicted)
+
+    def out_of_domain(self, endpoint: str, counts: dict[str, int]) -> None:
+        """Count the optional values a request had outside the training domain, by column."""
+        for column, count in counts.items():
+            self._instruments.out_of_domain.labels(endpoint, column).inc(count)

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from typing import Any
 
@@ -73,13 +74,41 @@ class JsonLineHandler(logging.StreamHandler):
             self.release()
 
 
+# Libraries whose own lines could carry a request's content (MLflow's schema enforcement names
+# the client's extra columns): only their errors reach the log.
+QUIET = ("mlflow",)
+
+
 def configure_logging(level: str = "info") -> None:
-    """Our loggers write JSON lines to stderr (called by the CLI, not at import)."""
+    """Every line this process writes is one JSON object on stderr (called by the CLIs and each
+    worker, never at import): our loggers at `level`, any other library's warnings and errors,
+    Python warnings, and uncaught exceptions in any thread."""
     handler = JsonLineHandler(sys.stderr)
     logger = logging.getLogger("serving")
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+    root = logging.getLogger()
+    root.handlers[:] = [JsonLineHandler(sys.stderr)]
+    root.setLevel(logging.WARNING)
+    os.environ["MLFLOW_CONFIGURE_LOGGING"] = "false"  # MLflow must not add its own handler
+    for name in QUIET:
+        quiet = logging.getLogger(name)
+        quiet.handlers.clear()
+        quiet.setLevel(logging.ERROR)
+        quiet.propagate = True
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda args: _log_uncaught(
+        args.exc_type, args.exc_value, args.exc_traceback, args.thread
+    )
+
+
+def _log_uncaught(kind: Any, value: Any, trace: Any, thread: Any = None) -> None:
+    where = f" in thread {thread.name}" if thread is not None else ""
+    logging.getLogger("serving.uncaught").critical(
+        f"uncaught {getattr(kind, '__name__', kind)}{where}", exc_info=(kind, value, trace)
+    )
 
 
 def _direct_handler() -> JsonLineHandler | None:

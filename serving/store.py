@@ -26,8 +26,13 @@ from serving import metrics
 from serving.errors import describe_error
 from serving.model.identity import ModelInfo
 from serving.model.loaded import LoadedModel, load_local
-from serving.registry.health import RegistryHealth, is_transient
-from serving.registry.sources import Source, source_for
+from serving.registry.health import (
+    ModelNotFound,
+    RegistryHealth,
+    RegistryUnavailable,
+    is_transient,
+)
+from serving.registry.sources import Source, WaitingForAgent, source_for
 from serving.registry.staging import watches_alias
 
 if TYPE_CHECKING:
@@ -86,7 +91,7 @@ class ModelStore:
             try:
                 loaded = self._load()
             except Exception as exc:
-                self.reason = f"cannot load {self.model_uri}: {describe_error(exc)}"
+                self.reason = self._not_loaded(exc)
                 raise ModelNotReady(self.reason) from exc
             finally:
                 self._agent_health()
@@ -99,7 +104,8 @@ class ModelStore:
         try:
             loaded = self.load()
         except ModelNotReady as exc:
-            log.warning("model not loaded: %s", exc)
+            waiting = isinstance(exc.__cause__, WaitingForAgent | ModelNotFound)
+            log.log(logging.INFO if waiting else logging.WARNING, "model not loaded: %s", exc)
             return False
         log.info("model loaded: %s (version %s)", loaded.info.resolved_uri, loaded.info.version)
         return True
@@ -108,8 +114,9 @@ class ModelStore:
         """Ask the registry where the URI points; load, check and swap in a new version.
 
         Returns "unchanged", "swapped", "refused" (the old model keeps serving), "skipped" (the
-        alias still points at a version refused before; `force` tries it again) or
-        "unreachable" (the registry did not answer; whatever is loaded keeps serving).
+        alias still points at a version refused before; `force` tries it again), "missing" (the
+        registry has no such model, alias or version, yet) or "unreachable" (the registry, or
+        the model agent, has no answer yet; whatever is loaded keeps serving).
         `refresh` first has the model agent (if one stages for this process) poll the registry.
         """
         with self._lock:
@@ -127,7 +134,7 @@ class ModelStore:
             info = self.resolve()
         except Exception as exc:
             self._registry_failed(exc)
-            return "unreachable"
+            return "missing" if isinstance(exc, ModelNotFound) else "unreachable"
         current = self.current
         if current is not None and info.resolved_uri == current.info.resolved_uri:
             self._registry_ok()
@@ -182,10 +189,22 @@ class ModelStore:
             },
         )
 
+    def _not_loaded(self, exc: BaseException) -> str:
+        """Why nothing is loaded, for /ready: waiting (for the agent, or for a model that does
+        not exist yet) is said as such, apart from a registry that does not answer."""
+        if isinstance(exc, WaitingForAgent):
+            return f"waiting for the model agent to stage {self.model_uri}"
+        if isinstance(exc, ModelNotFound):
+            return f"cannot load {self.model_uri}: {exc}; waiting for it"
+        if isinstance(exc, RegistryUnavailable) or is_transient(exc):
+            return (
+                f"cannot load {self.model_uri}: the registry is unreachable: {describe_error(exc)}"
+            )
+        return f"cannot load {self.model_uri}: {describe_error(exc)}"
+
     def _registry_failed(self, exc: Exception) -> None:
         if self.current is None:
-            error = describe_error(exc)
-            self.reason = f"cannot load {self.model_uri}: the registry is unreachable: {error}"
+            self.reason = self._not_loaded(exc)
         if self.source.reports_health:  # the agent counts and logs registry faults
             return
         serving = self.current.info.version if self.current is not None else None

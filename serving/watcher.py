@@ -7,7 +7,8 @@ agent (serving.registry.agent) is the one that polls the registry; the watcher t
 every tick, at the agent's state file, and loads what it staged:
 
 - while no model is loaded it retries `ModelStore.poll` with an exponential backoff
-  (`load_retry_seconds`, doubling up to `load_retry_max_seconds`);
+  (`load_retry_seconds`, doubling up to `load_retry_max_seconds`), unless a model agent stages
+  for it: the agent retries, and the watcher loads as soon as the agent publishes a version;
 - once a model is loaded it polls every `reload_interval` seconds (0: never) for where the
   alias points, and `poll` loads, checks and swaps a moved alias in the background while the
   worker's main thread keeps answering with the model it holds;
@@ -126,7 +127,9 @@ class Watcher:
             except Exception:  # a bug here must not end the thread: the worker would go stale
                 log.exception("model poll failed unexpectedly")
                 result = "error"
-            if store.current is None:
+            if store.current is None and store.source.reports_health:
+                next_poll = float("inf")  # the agent retries; its next state is looked at once
+            elif store.current is None:
                 delay = backoff.next()
                 log.info("no model loaded (%s); next attempt in %.1f s", result, delay)
                 next_poll = time.monotonic() + delay

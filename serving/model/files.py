@@ -1,5 +1,6 @@
-"""Read a local MLflow model directory without MLflow: its input signature, its logged input
-example and its plain model file (skops, with the types it trusts).
+"""Read a local MLflow model directory without MLflow: its input signature (with the training
+domain logged as the model's metadata), its logged input example and its plain model file
+(skops, with the types it trusts).
 
 This is what a serving worker needs to answer /predict on the fast path; MLflow itself is not
 loaded for it.
@@ -36,7 +37,8 @@ def read_model_dir(model_dir: Path) -> ModelFiles:
     mlmodel = yaml.load((model_dir / "MLmodel").read_text(), Loader=yaml.CSafeLoader)
     if not isinstance(mlmodel, dict):
         raise ValueError("MLmodel is not a mapping")
-    spec = InputSpec.from_signature_json((mlmodel.get("signature") or {}).get("inputs"))
+    domain = (mlmodel.get("metadata") or {}).get("domain")  # what training saw, if logged
+    spec = InputSpec.from_signature_json((mlmodel.get("signature") or {}).get("inputs"), domain)
     flavors = mlmodel.get("flavors") or {}
     flavor = flavors.get("sklearn") or {}
     skops = flavor.get("serialization_format") == "skops" and flavor.get("pickled_model")

@@ -28,7 +28,7 @@ from typing import Any
 
 from serving.errors import describe_error
 from serving.registry import protocol
-from serving.registry.health import Backoff, RegistryHealth, is_transient
+from serving.registry.health import Backoff, ModelNotFound, RegistryHealth, is_transient
 from serving.registry.staging import (
     StagingArea,
     resolve,
@@ -62,16 +62,17 @@ class Agent:
         self.handled: str | None = None
 
     def poll(self, force: bool = False) -> str:
-        """Resolve; stage a version not staged yet. Returns unchanged, staged, unreachable or
-        failed (its files could not be staged: published with the reason, so that the workers
-        refuse it as they refuse a version that does not load; `force` tries it again)."""
+        """Resolve; stage a version not staged yet. Returns unchanged, staged, missing (the
+        registry has no such model, alias, version or run yet: retried), unreachable or failed
+        (its files could not be staged: published with the reason, so that the workers refuse
+        it as they refuse a version that does not load; `force` tries it again)."""
         now = time.time()
         self.registry.last_poll_at = now
         try:
             found = resolve(self.model_uri, self.tracking_uri)
         except Exception as exc:  # not answering, or no such alias (yet): retried
             self.registry.failed(exc, now, self._serving())
-            return "unreachable"
+            return "missing" if isinstance(exc, ModelNotFound) else "unreachable"
         self.registry.recovered(now)
         staged = self.staged
         same = staged is not None and found.resolved_uri == staged["resolved_uri"]
@@ -80,6 +81,9 @@ class Agent:
         try:
             path = self.area.stage(found, self.tracking_uri)
         except Exception as exc:
+            if isinstance(exc, ModelNotFound):  # e.g. runs:/<id>/model of no such run
+                self.registry.failed(exc, now, self._serving())
+                return "missing"
             if is_transient(exc):  # the registry or artifact store went away mid-download
                 self.registry.failed(exc, now, self._serving())
                 return "unreachable"
@@ -127,7 +131,12 @@ class Agent:
                 result = "error"
             if request is not None:
                 self.handled = request
-            self.publish()
+            try:
+                self.publish()
+            except OSError:  # the run directory is gone: the server is shutting down
+                if not self.directory.is_dir():
+                    break
+                raise
             if self.staged is None or result == "error":
                 next_poll = time.monotonic() + self.backoff.next()
                 continue

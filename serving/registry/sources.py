@@ -19,10 +19,14 @@ from serving.model.files import is_model_dir
 from serving.model.identity import ModelInfo, read_identity
 from serving.model.loaded import SelfCheckFailed
 from serving.registry import protocol
-from serving.registry.health import RegistryUnavailable
+from serving.registry.health import ModelNotFound, RegistryUnavailable
 from serving.registry.staging import StagingArea, resolve
 
 AGENT_WAIT_SECONDS = 30.0  # how long a forced reload waits for the agent's poll
+
+
+class WaitingForAgent(RegistryUnavailable):
+    """The model agent has not published its first staging yet: a normal start, not a fault."""
 
 
 class Source:
@@ -98,8 +102,12 @@ class AgentSource(Source):
     def resolve(self) -> ModelInfo:
         model = self._read().model
         if not model:
-            why = self._state.registry.get("error") or "it has not staged a model yet"
-            raise RegistryUnavailable(f"waiting for the model agent: {why}")
+            registry = self._state.registry
+            if registry.get("missing"):
+                raise ModelNotFound(registry["missing"])
+            if registry.get("reachable") is False:
+                raise RegistryUnavailable(f"the registry is unreachable: {registry.get('error')}")
+            raise WaitingForAgent("the model agent has not staged a version yet")
         known = ModelInfo.__dataclass_fields__
         return ModelInfo(**{k: v for k, v in model.items() if k in known})
 

@@ -19,8 +19,10 @@ import tempfile
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 from serving.model.identity import ModelIdentity, write_identity
+from serving.registry.health import ModelNotFound
 from serving.tempdirs import owned_temp_dir
 
 ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
@@ -59,14 +61,19 @@ def resolve(model_uri: str, tracking_uri: str) -> ModelIdentity:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    if match := ALIAS_URI.match(model_uri):
-        mv = client.get_model_version_by_alias(match["name"], match["alias"])
-        alias = match["alias"]
-    else:
-        match = VERSION_URI.match(model_uri)
-        assert match is not None
-        mv = client.get_model_version(match["name"], match["version"])
-        alias = None
+    try:
+        if match := ALIAS_URI.match(model_uri):
+            mv = client.get_model_version_by_alias(match["name"], match["alias"])
+            alias = match["alias"]
+        else:
+            match = VERSION_URI.match(model_uri)
+            assert match is not None
+            mv = client.get_model_version(match["name"], match["version"])
+            alias = None
+    except Exception as exc:
+        if not _not_found(exc):
+            raise
+        raise _what_is_missing(client, model_uri) from exc
     return ModelIdentity(
         model_uri=model_uri,
         resolved_uri=f"models:/{mv.name}/{mv.version}",
@@ -79,6 +86,31 @@ def resolve(model_uri: str, tracking_uri: str) -> ModelIdentity:
     )
 
 
+# MLflow's answer when a registered model, alias, version or run does not exist (the alias
+# lookup says INVALID_PARAMETER_VALUE on a SQL store, RESOURCE_DOES_NOT_EXIST elsewhere).
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+
+
+def _not_found(exc: BaseException) -> bool:
+    return getattr(exc, "error_code", None) in NOT_FOUND_CODES
+
+
+def _what_is_missing(client: Any, model_uri: str) -> ModelNotFound:
+    """Which part of `model_uri` the registry does not have (it answered: not a fault)."""
+    match = ALIAS_URI.match(model_uri) or VERSION_URI.match(model_uri)
+    assert match is not None
+    name = match["name"]
+    try:
+        client.get_registered_model(name)
+    except Exception as exc:
+        if _not_found(exc):
+            return ModelNotFound(f"the registry has no model named {name!r}")
+        raise
+    if "alias" in match.groupdict():
+        return ModelNotFound(f"model {name!r} has no alias {match['alias']!r} (yet)")
+    return ModelNotFound(f"model {name!r} has no version {match['version']}")
+
+
 def download(resolved: ModelIdentity, tracking_uri: str, output: Path) -> Path:
     """MLflow's model directory for `resolved` in `output` (created), with registry.json."""
     import mlflow
@@ -87,14 +119,20 @@ def download(resolved: ModelIdentity, tracking_uri: str, output: Path) -> Path:
     # MLflow resolves a registry version's LoggedModel through the global tracking URI,
     # whatever download_artifacts is told: point it at ours.
     mlflow.set_tracking_uri(tracking_uri)
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=resolved.resolved_uri,
-            dst_path=str(output),
-            tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
+    try:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=resolved.resolved_uri,
+                dst_path=str(output),
+                tracking_uri=tracking_uri,
+                registry_uri=tracking_uri,
+            )
         )
-    )
+    except Exception as exc:
+        if _not_found(exc):  # e.g. runs:/<id>/model with no such run
+            raise ModelNotFound(f"the registry has nothing at {resolved.resolved_uri}: "
+                                f"{str(exc)[:200]}") from exc  # fmt: skip
+        raise
     if not (local / "MLmodel").is_file():
         raise FileNotFoundError(f"{resolved.resolved_uri} has no MLmodel file")
     if resolved.version is not None:

@@ -15,6 +15,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from serving.errors import ApiError
+from serving.rest.limits import body_too_large_error
 
 log = logging.getLogger("serving.rest.errors")
 
@@ -59,9 +60,10 @@ def register_error_handlers(app: Flask) -> None:
         details: dict[str, Any] = {}
         if status == 405 and "Allow" in headers:
             details["allowed"] = [m.strip() for m in headers["Allow"].split(",")]
-        if status == 413 and app.config.get("MAX_CONTENT_LENGTH"):
-            details["limit_bytes"] = app.config["MAX_CONTENT_LENGTH"]
         message = exc.description or exc.name
+        if status == 413 and app.config.get("MAX_CONTENT_LENGTH"):
+            error = body_too_large_error(app.config["MAX_CONTENT_LENGTH"])
+            return json_response(error.body(), 413, headers)
         return error_response(code, message, status, headers, **details)
 
     @app.errorhandler(Exception)

@@ -31,14 +31,13 @@ from typing import Any
 
 import orjson
 from a2wsgi.wsgi import build_environ
-from werkzeug.exceptions import HTTPException
 
 from serving.config import Settings
 from serving.errors import ApiError
 from serving.metrics import UNMATCHED
 from serving.request_log import request_id
 from serving.rest.answers import answer_headers
-from serving.rest.hooks import ABANDONED, account
+from serving.rest.hooks import ABANDONED, account, rule_of
 from serving.rest.limits import body_timeout_error, body_too_large_error, timeout_error
 from serving.rest.predict_lane import PredictLane, WSGIApp
 from serving.store import ModelStore
@@ -156,7 +155,6 @@ class Front:
         self.wsgi, self.lane, self.store, self.settings = wsgi, lane, store, settings
         self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="serving-request")
         self.watch = BodyWatch(settings.body_timeout)
-        self._rules: Any = None
 
     async def respond(self, request: Request, read: ReadBody) -> Reply | None:
         """The reply to send, or None if the client is gone (nothing to send)."""
@@ -248,18 +246,9 @@ class Front:
 
     def _rule(self, request: Request) -> str:
         """The URL rule the metrics label a request with (as Flask's hooks do)."""
-        rules = self._rules
-        if rules is None:
-            app = getattr(self.wsgi, "__self__", None)  # Flask.wsgi_app is bound to the app
-            url_map = getattr(app, "url_map", None)
-            if url_map is None:
-                return UNMATCHED
-            rules = self._rules = url_map.bind("localhost")
-        try:
-            rule, _ = rules.match(request.path, request.method, return_rule=True)
-        except HTTPException:
-            return UNMATCHED
-        return rule.rule
+        app = getattr(self.wsgi, "__self__", None)  # Flask.wsgi_app is bound to the app
+        url_map = getattr(app, "url_map", None)
+        return rule_of(url_map, request.path, request.method) if url_map else UNMATCHED
 
     def close(self) -> None:
         self.pool.shutdown(wait=False)

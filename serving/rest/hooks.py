@@ -12,6 +12,8 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Map
 
 from serving.metrics import UNMATCHED, Recorder, show_model
 from serving.request_log import log_request, request_id
@@ -51,6 +53,24 @@ def account(
     recorder.record(endpoint, method, status, time.perf_counter() - started, rows, predicted)
 
 
+def rule_of(url_map: Map, path: str, method: str) -> str:
+    """The URL rule a request matches, for the metrics' bounded `endpoint` label: a path that
+    exists only with other methods (a 405) is its rule too; an unknown path is "unmatched"."""
+    adapter = url_map.bind("localhost")
+    try:
+        rule, _ = adapter.match(path, method, return_rule=True)
+    except MethodNotAllowed as exc:
+        if not exc.valid_methods:
+            return UNMATCHED
+        try:
+            rule, _ = adapter.match(path, next(iter(exc.valid_methods)), return_rule=True)
+        except HTTPException:
+            return UNMATCHED
+    except HTTPException:
+        return UNMATCHED
+    return rule.rule
+
+
 def install_hooks(app: Flask, store: ModelStore) -> Recorder:
     """Count and log every request of `app`; returns the recorder, for the predict lane."""
     recorder = Recorder()
@@ -79,10 +99,11 @@ def install_hooks(app: Flask, store: ModelStore) -> Recorder:
         error = None
         if status >= 400 and response.is_json:
             error = (response.get_json(silent=True) or {}).get("error", {}).get("code")
-        rule = req.url_rule
         account(
             recorder,
-            endpoint=rule.rule if rule is not None else UNMATCHED,
+            endpoint=req.url_rule.rule
+            if req.url_rule is not None
+            else rule_of(app.url_map, req.path, req.method),
             method=req.method,
             path=req.path,
             status=status,

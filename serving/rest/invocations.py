@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import threading
 import weakref
 from io import StringIO
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, Response, g, request
 
+from serving.contract import Batch, InputSpec, out_of_domain, require_rows
 from serving.errors import ApiError
+from serving.metrics import Recorder
 from serving.model.loaded import LoadedModel
 from serving.rest.probes import serving_model
 from serving.rest.requests import CSV_TYPE, json_body, read_body
@@ -128,7 +132,66 @@ def predict(model: LoadedModel, data: Any, params: dict | None) -> tuple[str, An
     return out.getvalue(), predictions
 
 
-def invocations_blueprint(store: ModelStore, max_rows: int) -> Blueprint:
+def as_frame(data: Any) -> Any:
+    """MLflow's parsed input as a DataFrame, whatever the request's format: `dataframe_*` and CSV
+    parse to one already; `inputs` and `instances` to a dict of column arrays or a list of
+    records, which MLflow's schema enforcement turns into the same DataFrame for a column
+    signature. Anything else (a tensor) is left as it is."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    try:
+        if isinstance(data, dict):
+            return pd.DataFrame({k: pd.Series(np.asarray(v).ravel()) for k, v in data.items()})
+        if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+            return pd.DataFrame(data)
+    except (ValueError, TypeError):
+        return data
+    return data
+
+
+def count_rows(data: Any) -> int | None:
+    """Rows in a parsed input: a frame's length, a tensor's first dimension."""
+    shape = getattr(data, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else 1
+    if isinstance(data, list | tuple):
+        return len(data)
+    return None
+
+
+def apply_domain(frame: Any, spec: InputSpec) -> dict[str, int]:
+    """The contract's domain rule on a DataFrame (serving.contract.apply_domain): a required
+    value outside its column's training domain is a 422; an optional one becomes missing.
+    Returns the optional values made missing, by column."""
+    unknown: dict[str, int] = {}
+    for column in spec.bounded:
+        if column.name not in frame.columns:
+            continue
+        domain = column.domain
+        assert domain is not None
+        cells = frame[column.name]
+        outside = []
+        for position, value in enumerate(cells.tolist()):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            try:
+                admitted = domain.admits(value)
+            except TypeError:  # a value of another type (MLflow types it later, or refuses it)
+                continue
+            if not admitted:
+                if column.required:
+                    raise out_of_domain(column, value, str(frame.index[position]))
+                outside.append(position)
+        if outside:
+            missing = np.nan if column.type.numeric else None
+            frame.iloc[outside, frame.columns.get_loc(column.name)] = missing
+            unknown[column.name] = len(outside)
+    return unknown
+
+
+def invocations_blueprint(store: ModelStore, max_rows: int, recorder: Recorder) -> Blueprint:
     invocations = Blueprint("invocations", __name__)
 
     @invocations.post("/invocations")
@@ -137,15 +200,22 @@ def invocations_blueprint(store: ModelStore, max_rows: int) -> Blueprint:
         model = serving_model(store)
         body = None if request.mimetype == CSV_TYPE else json_body(raw, request)
         data, params = parse_input(raw, request.mimetype, body, model)
-        rows = len(data) if hasattr(data, "__len__") else None
+        data = as_frame(data)
+        rows = count_rows(data)
         g.rows = rows
         if rows is not None and rows > max_rows:
             raise ApiError(
                 "too_many_rows",
-                f"the request has {rows} rows, more than {max_rows}",
+                f"the request has {rows} rows, more than {max_rows} (--max-rows, SERVING_MAX_ROWS)",
                 status=413,
                 limit_rows=max_rows,
             )
+        if rows == 0:
+            require_rows(Batch(index=[], rows=[]))
+        if hasattr(data, "columns") and model.spec.bounded:
+            unknown = apply_domain(data, model.spec)
+            if unknown:
+                recorder.out_of_domain("/invocations", unknown)
         answer, g.predicted = predict(model, data, params)  # counted by the metrics hooks
         return Response(answer, mimetype="application/json")
 

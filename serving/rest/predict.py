@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from serving.contract import parse_batch
+from serving.contract import parse_batch, require_rows
+from serving.metrics import Recorder
 from serving.rest.answers import predict_answer
 from serving.rest.errors import json_response
 from serving.rest.probes import serving_model
@@ -17,7 +18,7 @@ from serving.rest.requests import flag, json_body, read_body
 from serving.store import ModelStore
 
 
-def predict_blueprint(store: ModelStore, max_rows: int) -> Blueprint:
+def predict_blueprint(store: ModelStore, max_rows: int, recorder: Recorder) -> Blueprint:
     predict = Blueprint("predict", __name__)
 
     @predict.post("/predict")
@@ -26,7 +27,9 @@ def predict_blueprint(store: ModelStore, max_rows: int) -> Blueprint:
         proba = flag("proba", req)
         raw = read_body(req)
         model = serving_model(store)
-        batch = parse_batch(json_body(raw, req), model.spec, max_rows)
+        batch = require_rows(parse_batch(json_body(raw, req), model.spec, max_rows))
+        if batch.unknown:
+            recorder.out_of_domain("/predict", batch.unknown)
         ctx = g._get_current_object()
         ctx.rows = len(batch.rows)
         labels, probabilities = model.predict(batch.rows, proba=proba)

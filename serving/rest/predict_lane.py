@@ -73,6 +73,10 @@ class PredictLane:
             batch = parse_batch(orjson.loads(raw), model.spec, self.max_rows)
         except (orjson.JSONDecodeError, ApiError):
             return None
+        if not batch.rows:  # Flask gives the error answer
+            return None
+        if batch.unknown:
+            self.recorder.out_of_domain(PATH, batch.unknown)
         show_model(model.info)
         version = model.info.version
         rid = request_id(sent_request_id)

@@ -1,4 +1,5 @@
-"""The probes: GET /health (alive), /ready (a model answers), /version (which one), /metrics.
+"""The probes: GET / (what this is, and links), /health (alive), /ready (a model answers),
+/version (which one), /metrics.
 
 /ready means a model is loaded and answers its own logged input example; /version gives the
 served version's identity, lineage and training metrics, which inference path serves it, and
@@ -27,6 +28,27 @@ def serving_model(store: ModelStore) -> LoadedModel:
 
 def probes_blueprint(store: ModelStore, reload_interval: float) -> Blueprint:
     probes = Blueprint("probes", __name__)
+
+    @probes.get("/")
+    def index() -> Response:
+        model = store.current
+        return json_response(
+            {
+                "service": "Titanic survival prediction",
+                "model": {"name": model.info.name, "version": model.info.version}
+                if model is not None
+                else None,
+                "ready": model is not None,
+                "links": {
+                    "predict": "/predict",
+                    "docs": "/docs",
+                    "openapi": "/openapi.json",
+                    "version": "/version",
+                    "ready": "/ready",
+                    "metrics": "/metrics",
+                },
+            }
+        )
 
     @probes.get("/health")
     def health() -> Response:

@@ -20,7 +20,7 @@ LENIENT_TYPES = frozenset({"", "application/x-www-form-urlencoded"})  # curl --d
 # Content-Type header values taken as JSON without parsing parameters (the predict lane's test)
 PLAIN_JSON_HEADERS = JSON_TYPES | LENIENT_TYPES
 CSV_TYPE = "text/csv"
-TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
+TRUE, FALSE = frozenset({"true", "1", "yes", ""}), frozenset({"false", "0", "no"})
 
 
 def reads_as_json(mimetype: str) -> bool:
@@ -60,7 +60,8 @@ def unsupported(what: str, req: Request) -> ApiError:
 
 
 def flag(name: str, req: Request) -> bool:
-    """A boolean query parameter: true/1/yes, false/0/no; absent is false; else a 400."""
+    """A boolean query parameter: true/1/yes or given with no value (`?proba`), false/0/no;
+    absent is false; anything else is a 400 that names it."""
     if not req.query_string:  # the common case: no parameters at all
         return False
     value = req.args.get(name)
