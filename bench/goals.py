@@ -1,9 +1,15 @@
-"""The goals a run is judged by: ratios of this server's figures to its peers'.
+"""The goals a run is judged by: ratios of this server's figures to its peers', all from one run.
 
-Against `mlflow models serve` (its best variant) the issue's goals: 20x the requests per second
-and 1/20 of the p99 at 32 connections, 10x the rows per second at 100 rows, 1/5 of the p50 at one
-connection, a cold start no slower and no more memory. Against a batching peer (MLServer,
-BentoML): ahead on every load case.
+Against today's gunicorn server (the front's goals): 3x its requests per second at 32
+connections with a p99 of at most 10 ms and no errors, 2x its rows per second at 100 rows, a p50
+at one connection no worse than its own (within P50_MARGIN, for noise), a cold start no slower
+and no more memory (RSS and PSS of all processes). Shown beside them, not judged: the share of
+the stack's no-op ceiling (Granian RSGI) this server reaches.
+
+Against `mlflow models serve` (its best variant): 20x the requests per second and 1/20 of the
+p99 at 32 connections, 10x the rows per second at 100 rows, 1/5 of the p50 at one connection, a
+cold start no slower and no more memory. Against a batching peer (MLServer, BentoML): ahead on
+every load case.
 """
 
 from __future__ import annotations
@@ -11,12 +17,17 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from bench.fronts import CEILING, NOOP
 from bench.load import CASES, ServerResult
+
+P50_MARGIN = 0.10  # the p50 at one connection may be this much above today's: wrk's noise here
+P99_MS = 10.0  # the p99 at 32 connections, at most
 
 
 @dataclass
 class Goal:
-    """One goal: our figure and the peer's, their ratio (above 1: ours is better), met or not."""
+    """One goal: our figure and the peer's, their ratio (above 1: ours is better), met or not
+    (None: shown beside the goals, not judged)."""
 
     name: str
     peer: str
@@ -24,7 +35,12 @@ class Goal:
     baseline: float
     ratio: float
     target: str
-    met: bool
+    met: bool | None
+
+
+def _ratio(better: float, worse: float) -> float:
+    """`better` / `worse`, infinite when `worse` is 0 (nothing to divide by)."""
+    return better / worse if worse else float("inf")
 
 
 def _best(peers: list[ServerResult], case: str, attr: str, lowest: bool = False) -> float:
@@ -135,12 +151,119 @@ def ahead_of(ours: ServerResult, peer: ServerResult) -> list[Goal]:
     return out
 
 
+def front_goals(
+    ours: ServerResult, today: ServerResult, ceiling: ServerResult | None
+) -> list[Goal]:
+    """The front's goals against today's gunicorn server, and the share of the no-op ceiling."""
+    one, many, big = (c.name for c in CASES)
+    peer = today.server
+    mine32, theirs32 = ours.case(many), today.case(many)
+    rows, their_rows = ours.case(big).rows_per_s, today.case(big).rows_per_s
+    p50, their_p50 = ours.case(one).p50_ms, today.case(one).p50_ms
+    out = [
+        Goal(
+            "req/s, 1 row, 32 conns",
+            peer,
+            mine32.req_per_s,
+            theirs32.req_per_s,
+            _ratio(mine32.req_per_s, theirs32.req_per_s),
+            ">= 3x, 0 errors",
+            mine32.req_per_s >= 3 * theirs32.req_per_s and mine32.errors == 0,
+        ),
+        Goal(
+            "p99 ms, 1 row, 32 conns",
+            peer,
+            mine32.p99_ms,
+            theirs32.p99_ms,
+            _ratio(theirs32.p99_ms, mine32.p99_ms),
+            f"<= {P99_MS:g} ms",
+            mine32.p99_ms <= P99_MS,
+        ),
+        Goal(
+            "rows/s, 100 rows, 8 conns",
+            peer,
+            rows,
+            their_rows,
+            _ratio(rows, their_rows),
+            ">= 2x",
+            rows >= 2 * their_rows,
+        ),
+        Goal(
+            "p50 ms, 1 row, 1 conn",
+            peer,
+            p50,
+            their_p50,
+            _ratio(their_p50, p50),
+            f"no worse (+{P50_MARGIN:.0%} for noise)",
+            p50 <= their_p50 * (1 + P50_MARGIN),
+        ),
+        Goal(
+            "cold start s",
+            peer,
+            ours.cold_start_s,
+            today.cold_start_s,
+            _ratio(today.cold_start_s, ours.cold_start_s),
+            "no slower",
+            ours.cold_start_s <= today.cold_start_s,
+        ),
+        Goal(
+            "peak RSS MiB (all processes)",
+            peer,
+            ours.peak_rss_mib,
+            today.peak_rss_mib,
+            _ratio(today.peak_rss_mib, ours.peak_rss_mib),
+            "no more",
+            ours.peak_rss_mib <= today.peak_rss_mib,
+        ),
+        Goal(
+            "peak PSS MiB (all processes)",
+            peer,
+            ours.peak_pss_mib,
+            today.peak_pss_mib,
+            _ratio(today.peak_pss_mib, ours.peak_pss_mib),
+            "no more",
+            ours.peak_pss_mib <= today.peak_pss_mib,
+        ),
+    ]
+    if ceiling is not None:
+        top = ceiling.case(many).req_per_s
+        out.append(
+            Goal(
+                "share of the no-op ceiling, req/s, 1 row, 32 conns",
+                ceiling.server,
+                mine32.req_per_s,
+                top,
+                _ratio(mine32.req_per_s, top),
+                "shown",
+                None,
+            )
+        )
+    return out
+
+
+def ceiling_of(results: list[ServerResult]) -> ServerResult | None:
+    """The stack's ceiling among `results`: the no-op app on Granian RSGI, if it ran."""
+    return next((r for r in results if r.front == CEILING and r.app == NOOP), None)
+
+
 def judge(results: list[ServerResult], peers: Collection[str]) -> list[Goal]:
-    """Every goal of a run whose first result is this server's: `goals` against the `mlflow`
-    results, then `ahead_of` each result whose kind is one of `peers`."""
+    """Every goal of a run whose first result is this server's: `front_goals` against today's
+    gunicorn server (kind "reference") if it ran, `goals` against the `mlflow` results, then
+    `ahead_of` each result whose kind is one of `peers`."""
     ours, *others = results
-    targets = goals(ours, [r for r in others if r.kind == "mlflow"])
+    targets = []
+    today = next((r for r in others if r.kind == "reference"), None)
+    if today is not None:
+        targets += front_goals(ours, today, ceiling_of(results))
+    mlflow = [r for r in others if r.kind == "mlflow"]
+    if mlflow:
+        targets += goals(ours, mlflow)
     for other in others:
         if other.kind in peers:
             targets += ahead_of(ours, other)
     return targets
+
+
+def all_met(targets: Collection[Goal]) -> bool:
+    """Whether every judged goal is met (those shown, not judged, do not count)."""
+    return all(g.met is not False for g in targets)

@@ -1,11 +1,13 @@
 """bench/noop_app.py in-process: each interface's no-op app reads the whole body and answers the
-same fixed JSON."""
+same fixed JSON; and every factory the front matrix names exists."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 from types import SimpleNamespace
 
+from bench.fronts import NOOP, TARGETS
 from bench.noop_app import ANSWER, READY, create_app, create_asgi, create_rsgi
 
 
@@ -74,3 +76,13 @@ def test_the_rsgi_app_reads_the_body_and_answers_in_one_call():
     asyncio.run(create_rsgi().__rsgi__(scope, proto))
     assert proto.read
     assert proto.answer == (200, [("content-type", "application/json")], ANSWER)
+
+
+def test_every_factory_the_front_matrix_runs_exists_and_the_no_op_ones_build():
+    for app, targets in TARGETS.items():
+        for target in targets.values():
+            module, _, name = target.partition(":")
+            factory = getattr(importlib.import_module(module), name)
+            assert callable(factory)
+            if app == NOOP:
+                assert factory() is not None

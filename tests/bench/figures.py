@@ -1,0 +1,40 @@
+"""Made-up bench results for the tests of goals and reports: no server runs."""
+
+from __future__ import annotations
+
+from bench.load import CASES, Case, Measurement, ServerResult
+
+
+def measured(case: Case, req_per_s: float, p50: float, p99: float, errors: int = 0) -> Measurement:
+    """`case` measured at `req_per_s` with these latencies (ms)."""
+    return Measurement(
+        case.name,
+        case.rows,
+        case.connections,
+        1,
+        req_per_s,
+        req_per_s * case.rows,
+        p50,
+        p99,
+        errors,
+    )
+
+
+def result(
+    name: str,
+    req_per_s: float,
+    p50: float,
+    p99: float,
+    kind: str = "x",
+    cases: list[Case] = CASES,
+    **more: object,
+) -> ServerResult:
+    """A server with the same figures in each of `cases`; `more` sets other fields (memory,
+    cold start, front, app)."""
+    return ServerResult(
+        server=name,
+        kind=kind,
+        cold_start_s=more.pop("cold_start_s", 1.0),  # type: ignore[arg-type]
+        measurements=[measured(c, req_per_s, p50, p99) for c in cases],
+        **more,  # type: ignore[arg-type]
+    )
