@@ -3,8 +3,10 @@
 Against today's gunicorn server (the front's goals): 3x its requests per second at 32
 connections with a p99 of at most 10 ms and no errors, 2x its rows per second at 100 rows, a p50
 at one connection no worse than its own (within P50_MARGIN, for noise), a cold start no slower
-and no more memory (RSS and PSS of all processes). Shown beside them, not judged: the share of
-the stack's no-op ceiling (Granian RSGI) this server reaches.
+and no more memory (RSS and PSS of all processes); with 1,000 stalled clients a p99 of at most
+20 ms and no errors while all 1,000 stay open. Shown beside them, not judged: the share of the
+stack's no-op ceiling (Granian RSGI) this server reaches, and how today's server fares with the
+stalled clients (it is expected to fail: its two sync workers block on them).
 
 Against `mlflow models serve` (its best variant): 20x the requests per second and 1/20 of the
 p99 at 32 connections, 10x the rows per second at 100 rows, 1/5 of the p50 at one connection, a
@@ -19,9 +21,11 @@ from dataclasses import dataclass
 
 from bench.fronts import CEILING, NOOP
 from bench.load import CASES, ServerResult
+from bench.slow import SlowClients
 
 P50_MARGIN = 0.10  # the p50 at one connection may be this much above today's: wrk's noise here
 P99_MS = 10.0  # the p99 at 32 connections, at most
+SLOW_P99_MS = 20.0  # the p99 at 32 connections with the stalled clients, at most
 
 
 @dataclass
@@ -241,20 +245,60 @@ def front_goals(
     return out
 
 
+def slow_goals(ours: SlowClients, today: SlowClients | None) -> list[Goal]:
+    """With the stalled clients: ours at most SLOW_P99_MS at p99, no errors (wrk's or the
+    probe's), all of them open throughout; today's server's figures beside it, not judged."""
+    seen, held, probe = ours.measurement, ours.held, ours.probe
+    out = [
+        Goal(
+            f"p99 ms, {seen.case}",
+            f"the limit ({held.open_min:,} stalled open at the fewest)",
+            seen.p99_ms,
+            SLOW_P99_MS,
+            _ratio(SLOW_P99_MS, seen.p99_ms),
+            f"<= {SLOW_P99_MS:g} ms, 0 errors, {held.asked:,} open",
+            seen.p99_ms <= SLOW_P99_MS
+            and seen.errors == 0
+            and probe.answered == probe.sent
+            and held.open_min >= held.asked,
+        )
+    ]
+    if today is not None:
+        theirs, probed = today.measurement, today.probe
+        out.append(
+            Goal(
+                f"req/s, {seen.case}",
+                f"{today.server} ({theirs.errors:,} wrk errors; probe: {probed.answered} of "
+                f"{probed.sent} answered, {probed.timeouts} timeouts)",
+                seen.req_per_s,
+                theirs.req_per_s,
+                _ratio(seen.req_per_s, theirs.req_per_s),
+                "shown (today's is expected to fail)",
+                None,
+            )
+        )
+    return out
+
+
 def ceiling_of(results: list[ServerResult]) -> ServerResult | None:
     """The stack's ceiling among `results`: the no-op app on Granian RSGI, if it ran."""
     return next((r for r in results if r.front == CEILING and r.app == NOOP), None)
 
 
-def judge(results: list[ServerResult], peers: Collection[str]) -> list[Goal]:
+def judge(
+    results: list[ServerResult], peers: Collection[str], slow: Collection[SlowClients] = ()
+) -> list[Goal]:
     """Every goal of a run whose first result is this server's: `front_goals` against today's
-    gunicorn server (kind "reference") if it ran, `goals` against the `mlflow` results, then
-    `ahead_of` each result whose kind is one of `peers`."""
+    gunicorn server (kind "reference") and `slow_goals` if they ran, `goals` against the
+    `mlflow` results, then `ahead_of` each result whose kind is one of `peers`."""
     ours, *others = results
     targets = []
     today = next((r for r in others if r.kind == "reference"), None)
     if today is not None:
         targets += front_goals(ours, today, ceiling_of(results))
+    mine = next((s for s in slow if s.kind == ours.kind), None)
+    if mine is not None:
+        targets += slow_goals(mine, next((s for s in slow if s.kind == "reference"), None))
     mlflow = [r for r in others if r.kind == "mlflow"]
     if mlflow:
         targets += goals(ours, mlflow)

@@ -58,6 +58,7 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     errors: int
+    timeouts: int = 0  # of the errors, answers that came after wrk's timeout
 
 
 def measurement(case: Case, summary: dict) -> Measurement:
@@ -73,6 +74,7 @@ def measurement(case: Case, summary: dict) -> Measurement:
         p50_ms=summary["p50_us"] / 1000,
         p99_ms=summary["p99_us"] / 1000,
         errors=sum(summary["errors"].values()),
+        timeouts=summary["errors"]["timeout"],
     )
 
 
@@ -189,8 +191,9 @@ def started(server: Server, env: dict[str, str], log: Path, probe: bytes) -> Ite
         yield Started(base, port, time.monotonic() - began, process.pid, argv)
 
 
-def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
-    """One wrk run (one thread) POSTing `body`; the summary its Lua script prints."""
+def wrk(url: str, body: Path, connections: int, seconds: int, timeout: int = 10) -> dict:
+    """One wrk run (one thread) POSTing `body`, a request timed out after `timeout` seconds (wrk
+    takes whole seconds); the summary its Lua script prints."""
     done = subprocess.run(
         [
             "wrk",
@@ -198,7 +201,7 @@ def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
             f"-c{connections}",
             f"-d{seconds}s",
             "--timeout",
-            "10s",
+            f"{timeout}s",
             "-s",
             str(LUA),
             url,

@@ -2,7 +2,7 @@
 
 The servers through every case; their cold start, memory and agreement with this server; the
 front matrix (each front with the no-op app and with this server's app, and the command each
-ran); the goals with their ratios; the soak. All figures come from one run
+ran); the slow-client case; the goals with their ratios; the soak. All figures come from one run
 on one machine: compare them as ratios.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 from bench.fronts import FRONTS, MODEL, NOOP
 from bench.goals import Goal, ceiling_of
 from bench.load import BIG, CASES, MANY, ServerResult, Soak
+from bench.slow import SlowClients
 
 
 def _agreement(result: ServerResult, ours: ServerResult) -> str:
@@ -112,15 +113,55 @@ def matrix_lines(results: Sequence[ServerResult]) -> list[str]:
     return lines
 
 
+def slow_lines(slow: Sequence[SlowClients], timeouts: float | None = None) -> list[str]:
+    """The slow-client case, one row per server; `timeouts`: this server's header and body
+    timeouts in it."""
+    if not slow:
+        return []
+    lines = [
+        "",
+        "## Slow clients",
+        "",
+        "| server | case | req/s | p50 ms | p99 ms | wrk errors | of which late | "
+        "probe answered | probe timeouts | stalled open (fewest..most) | "
+        "closed by the server (replaced) | failed to open |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for s in slow:
+        m, h, p = s.measurement, s.held, s.probe
+        lines.append(
+            f"| {s.server} | {m.case} | {m.req_per_s:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
+            f"{m.errors:,} | {m.timeouts:,} | {p.answered} of {p.sent} | {p.timeouts} | "
+            f"{h.open_min:,}..{h.open_max:,} of {h.asked:,} | {h.closed_by_server:,} | "
+            f"{h.failed:,} |"
+        )
+    lines += [
+        "",
+        "Half of the stalled connections stop in their request head, half after their head and "
+        "half of their body; one the server closes is replaced at once. wrk and the probe give "
+        f"up on a request after {slow[0].wrk_timeout_s:g} s; wrk counts such a timeout only "
+        "when the answer comes late (never answered, a request is not counted at all), so the "
+        "probe (one request at a time on a fresh connection, at most 10 a second) shows whether "
+        "the server still answers.",
+    ]
+    if timeouts is not None:
+        lines[-1] += (
+            f" This server runs with `--header-timeout {timeouts:g} --body-timeout {timeouts:g}` "
+            "here, above the case's duration, so that its timeouts close none of them."
+        )
+    return lines
+
+
 def markdown(
     results: list[ServerResult],
     targets: list[Goal],
     meta: dict[str, Any],
     endurance: Soak | None = None,
+    slow: Sequence[SlowClients] = (),
 ) -> str:
     """The run as Markdown: every case of every server, cold start, memory and agreement with
-    this server (`results[0]`), the front matrix, the share of the ceiling, the goals, and the
-    soak."""
+    this server (`results[0]`), the front matrix, the share of the ceiling, the slow-client
+    case, the goals, and the soak."""
     servers = [r for r in results if r.kind != "front"]
     lines = [
         f"# Benchmark: {meta['model_uri']} (version {meta['version']})",
@@ -159,6 +200,7 @@ def markdown(
             f"stack's ceiling: {ceiling.server}, with no model and no parsing "
             "(bench/noop_app.py).",
         ]
+    lines += slow_lines(slow, meta.get("stall_timeouts_s"))
     lines += [
         "",
         "## Goals",
@@ -208,9 +250,9 @@ def _names(ax: Any, names: list[str]) -> None:
     ax.set_ylim(len(names) - 0.5, -0.5)
 
 
-def chart(results: list[ServerResult], path: Path) -> None:
+def chart(results: list[ServerResult], path: Path, slow: Sequence[SlowClients] = ()) -> None:
     """Above, the servers, one panel per case; below, the front matrix (no-op and model at 32
-    connections, model at 100 rows)."""
+    connections, model at 100 rows) and the slow-client case."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -244,7 +286,25 @@ def chart(results: list[ServerResult], path: Path) -> None:
     ax.set_title(f"front matrix, {BIG.name}: model", fontsize=9)
     ax.set_xlabel("rows/s (log scale)", fontsize=8)
     _names(ax, [""] * len(FRONTS))
-    axes[1][2].axis("off")
+    ax = axes[1][2]
+    if slow:
+        values = [s.measurement.req_per_s for s in slow]
+        _bars(ax, values, [colors.get(s.kind, "#999") for s in slow], "", offset=0.2, log=False)
+        ax.set_title(slow[0].measurement.case, fontsize=9)
+        ax.set_xlim(0, max([*values, 1]) * 1.4)
+        ax.set_xlabel("req/s", fontsize=8)
+        _names(ax, [""] * len(slow))
+        for y, s in enumerate(slow):
+            ax.text(
+                0.02,
+                y - 0.05,
+                f"{s.server}\np99 {s.measurement.p99_ms:.1f} ms, probe {s.probe.answered} of "
+                f"{s.probe.sent} answered",
+                transform=ax.get_yaxis_transform(),
+                fontsize=7,
+            )
+    else:
+        ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -274,10 +334,11 @@ def write(
     targets: list[Goal],
     meta: dict[str, Any],
     endurance: Soak | None,
+    slow: Sequence[SlowClients] = (),
 ) -> str:
     """Write latest.md, latest.json and latest.png under `out`; return the Markdown."""
     out.mkdir(parents=True, exist_ok=True)
-    report = markdown(results, targets, meta, endurance)
+    report = markdown(results, targets, meta, endurance, slow)
     (out / "latest.md").write_text(report)
     (out / "latest.json").write_text(
         json.dumps(
@@ -285,6 +346,7 @@ def write(
                 {
                     **meta,
                     "results": [asdict(r) for r in results],
+                    "slow_clients": [asdict(s) for s in slow],
                     "goals": [asdict(g) for g in targets],
                     "soak": asdict(endurance) if endurance else None,
                 }
@@ -293,5 +355,5 @@ def write(
         )
         + "\n"
     )
-    chart(results, out / "latest.png")
+    chart(results, out / "latest.png", slow)
     return report

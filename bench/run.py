@@ -2,16 +2,17 @@
 MLServer and BentoML on one version.
 
     python -m bench.run [--without mlserver] [--without bentoml] [--seconds 15]
-                        [--front-seconds 8] [--soak 100000]
+                        [--front-seconds 8] [--stalled 1000] [--soak 100000]
 
 `make bench` runs this. It pins the model URI's alias to its version, bakes that version into a
 directory (`python -m serving.bake`, for the front matrix) and extracts today's gunicorn server
 from git history (bench/servers.py); starts every server of bench/servers.py in turn on that
 version and drives each through the load cases of bench/load.py; runs the front matrix of
-bench/fronts.py through its shorter cases; soaks this server; judges the goals of
-bench/goals.py and writes bench/report.py's report (Markdown, JSON and a PNG under
-bench/results/, the Markdown on stdout too). It exits 1 if a judged goal is missed, the soak
-fails or a server with a model answers the 100-row request with other labels than ours.
+bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
+this server and today's; soaks this server; judges the goals of bench/goals.py and writes
+bench/report.py's report (Markdown, JSON and a PNG under bench/results/, the Markdown on stdout
+too). It exits 1 if a judged goal is missed, the soak fails or a server with a model answers the
+100-row request with other labels than ours.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ from bench.fronts import NOOP, matrix
 from bench.goals import all_met, judge
 from bench.load import CASES, FRONT_CASES, ServerResult, measure, soak
 from bench.report import write
-from bench.servers import BIN, PEER_BIN, PEERS, ROOT, extract_reference, servers
+from bench.servers import BIN, PEER_BIN, PEERS, ROOT, extract_reference, servers, with_args
+from bench.slow import SlowClients, slow_clients
+from bench.stall import ensure_fd_limit
+
+STALL_TIMEOUT = 60  # s: this server's header and body timeouts in the slow-client case
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -48,6 +53,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="workers of this server, today's and each front"
+    )
+    parser.add_argument(
+        "--stalled", type=int, default=1000, help="stalled connections in the slow-client case"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument(
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     for peer in set(PEERS) - set(args.without):
         if not (PEER_BIN[peer] / peer).exists():
             sys.exit(f"bench: {peer} is not installed (make bench installs .venv-{peer})")
+    ensure_fd_limit(args.stalled + 1024)  # before any server starts: they inherit it
 
     import mlflow
     from mlflow import MlflowClient
@@ -109,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     test = pd.read_csv(ROOT / "data" / "raw" / "test.csv")
     bodies = {1: test.iloc[[0]], 100: test.iloc[:100]}
     results: list[ServerResult] = []
+    slow: list[SlowClients] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         uri = env["MLFLOW_TRACKING_URI"]
@@ -127,12 +137,19 @@ def main(argv: list[str] | None = None) -> int:
         for server in matrix(baked, work, args.workers):
             cases = FRONT_CASES[server.app]
             results.append(measure(server, env, bodies, args.front_seconds, work, cases))
+        ours, today = lineup[0], lineup[1]
+        print(f"bench: slow clients, {args.stalled:,} stalled connections", flush=True)
+        timeouts = ("--header-timeout", str(STALL_TIMEOUT), "--body-timeout", str(STALL_TIMEOUT))
+        for server in (with_args(ours, *timeouts), today):
+            slow.append(
+                slow_clients(server, env, bodies[1], args.seconds, work, stalled=args.stalled)
+            )
         endurance = None
         if args.soak:
             print(f"bench: soak, {args.soak} requests at 32 connections", flush=True)
             rate = results[0].case(CASES[1].name).req_per_s
-            endurance = soak(lineup[0], env, bodies[1], args.soak, rate, work)
-    targets = judge(results, PEERS)
+            endurance = soak(ours, env, bodies[1], args.soak, rate, work)
+    targets = judge(results, PEERS, slow)
     disagree = [r.server for r in results[1:] if r.app != NOOP and r.labels != results[0].labels]
     meta = {
         "model_uri": pinned,
@@ -144,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "seconds": args.seconds,
         "front_seconds": args.front_seconds,
+        "stall_timeouts_s": STALL_TIMEOUT,
         "elapsed_s": round(time.monotonic() - began),
     }
-    report = write(args.out, results, targets, meta, endurance)
+    report = write(args.out, results, targets, meta, endurance, slow)
     print("\n" + report)
     print(f"bench: wrote {args.out}/latest.{{md,json,png}} in {meta['elapsed_s'] / 60:.1f} min")
     if disagree:

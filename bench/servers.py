@@ -18,7 +18,7 @@ import json
 import subprocess
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,12 @@ class Server:
     cwd: Path = ROOT
     front: str = ""  # in the front matrix: the HTTP server and interface ("Granian RSGI")
     app: str = ""  # in the front matrix: "no-op" or "model"
+
+
+def with_args(server: Server, *args: str) -> Server:
+    """`server` with `args` added to its command line."""
+    command = server.command
+    return replace(server, command=lambda port: [*command(port), *args])
 
 
 def prediction(answer: Any) -> list[int]:

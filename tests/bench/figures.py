@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bench.load import CASES, Case, Measurement, ServerResult
+from bench.slow import Probed, SlowClients
+from bench.stall import Held
 
 
 def measured(case: Case, req_per_s: float, p50: float, p99: float, errors: int = 0) -> Measurement:
@@ -38,3 +40,19 @@ def result(
         measurements=[measured(c, req_per_s, p50, p99) for c in cases],
         **more,  # type: ignore[arg-type]
     )
+
+
+def slow(
+    kind: str,
+    req_per_s: float,
+    p99: float,
+    errors: int = 0,
+    open_min: int = 1000,
+    probe_ok: int = 5,
+) -> SlowClients:
+    """The slow-client case on a server of `kind`: 1,000 asked, `open_min` at the fewest, five
+    probe requests of which `probe_ok` answered."""
+    held = Held(1000, 1000, open_min, 1000, 1000, 0, 0)
+    case = Case("1 row, 32 conns, 1,000 stalled", 1, 32)
+    probed = Probed(sent=5, answered=probe_ok, timeouts=5 - probe_ok)
+    return SlowClients(kind, kind, held, 2, measured(case, req_per_s, 1.0, p99, errors), probed)

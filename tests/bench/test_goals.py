@@ -1,12 +1,14 @@
-"""bench/goals.py: the front's goals against today's gunicorn server and what is shown without
-being judged, on made-up results."""
+"""bench/goals.py: the front's goals against today's gunicorn server, the slow-client goals and
+what is shown without being judged, on made-up results."""
 
 from __future__ import annotations
+
+import math
 
 from bench.fronts import CEILING, NOOP
 from bench.goals import P50_MARGIN, all_met, judge
 from bench.load import BIG, MANY, ONE
-from tests.bench.figures import measured, result
+from tests.bench.figures import measured, result, slow
 
 NOOP_CEILING = {"front": CEILING, "app": NOOP}
 
@@ -65,7 +67,25 @@ def test_errors_at_32_connections_fail_the_throughput_goal():
     assert not by_name(judge(results, peers=()))["req/s, 1 row, 32 conns"].met
 
 
-def test_without_todays_server_only_the_peer_goals_are_judged():
+def slow_goals(*cases) -> list:
+    return [g for g in judge(ours_and_today(), peers=(), slow=cases) if "stalled" in g.name]
+
+
+def test_the_slow_client_goal_needs_a_low_p99_no_errors_and_every_client_stalled():
+    [goal, shown] = slow_goals(slow("ours", 6000, 12), slow("reference", 0, 0, probe_ok=0))
+    assert goal.met and math.isclose(goal.ratio, 20 / 12)
+    assert shown.met is None and shown.ratio == math.inf  # today's answered nothing
+    assert "0 of 5 answered" in shown.peer
+    for failing in (
+        slow("ours", 6000, 21),  # p99 over 20 ms
+        slow("ours", 6000, 12, errors=3),
+        slow("ours", 6000, 12, open_min=999),  # one stalled client was not held throughout
+        slow("ours", 6000, 12, probe_ok=4),  # the probe saw a timeout
+    ):
+        assert slow_goals(failing)[0].met is False
+
+
+def test_without_todays_server_or_the_slow_case_only_the_peer_goals_are_judged():
     mine = result("ours", 7000, 0.4, 8, kind="ours", peak_rss_mib=400, peak_pss_mib=300)
     mlflow = result("mlflow", 30, 40, 2000, kind="mlflow", peak_rss_mib=500, peak_pss_mib=400)
     goals = judge([mine, mlflow], peers=())

@@ -1,5 +1,5 @@
 """The bench's own logic: the bodies MLServer and BentoML are sent, how a batching peer is
-judged, and the report of a run with the front matrix."""
+judged, and the report of a run with the front matrix and the slow-client case."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bench.goals import ahead_of, judge
 from bench.load import FRONT_CASES
 from bench.report import markdown, write
 from bench.servers import records_body, v2_body
-from tests.bench.figures import result
+from tests.bench.figures import result, slow
 
 
 def test_the_v2_body_keeps_types_and_nulls_column_by_column():
@@ -48,7 +48,7 @@ def test_ahead_means_more_throughput_and_lower_latency_on_every_case():
     assert verdicts["p50 ms, 1 row, 1 conn"] is True
 
 
-def a_run() -> tuple[list, list]:
+def a_run() -> tuple[list, list, list]:
     memory = {"peak_rss_mib": 400.0, "peak_pss_mib": 300.0}
     ours = result("ours", 7000, 0.4, 8, kind="ours", labels=[1, 0], **memory)
     today = result("today", 2000, 0.5, 20, kind="reference", labels=[1, 0], **memory)
@@ -58,24 +58,28 @@ def a_run() -> tuple[list, list]:
                command=f"granian {f.name}")
         for app in (NOOP, MODEL) for f in FRONTS
     ]  # fmt: skip
-    return [ours, today, *fronts], judge([ours, today, *fronts], ())
+    stalled = [slow("ours", 6000, 12), slow("reference", 0, 0, probe_ok=0)]
+    return [ours, today, *fronts], stalled, judge([ours, today, *fronts], (), stalled)
 
 
-def test_the_report_shows_the_front_matrix_its_commands_and_the_goals(tmp_path):
-    results, goals = a_run()
+def test_the_report_shows_the_front_matrix_its_commands_the_slow_case_and_the_goals(tmp_path):
+    results, stalled, goals = a_run()
     meta = {"model_uri": "models:/titanic/1", "version": "1", "when": "now", "cpus": 2,
             "load_average": "1.00/1.00/1.00 -> 2.00/2.00/2.00", "seconds": 15,
-            "front_seconds": 8, "elapsed_s": 600}  # fmt: skip
-    report = markdown(results, goals, meta)
+            "front_seconds": 8, "elapsed_s": 600, "stall_timeouts_s": 60}  # fmt: skip
+    report = markdown(results, goals, meta, slow=stalled)
     matrix = report.split("## Front matrix")[1].split("\n\n")[1].splitlines()
     assert [line.split(" | ")[0] for line in matrix[2:]] == [
         *(f"| {f.name}" for f in FRONTS), "| ours *", "| today *",
     ]  # fmt: skip
     assert "| Granian RSGI | 9,000 | 5.00 | 9,000 | 5.00 | 100% | 900,000 |" in report
     assert "`granian uvicorn`" in report  # each front row's command
-    assert "| shown |" in report  # the ceiling share
+    assert "| reference | 1 row, 32 conns, 1,000 stalled | 0 |" in report
+    assert "0 of 5" in report and "--header-timeout 60" in report
+    assert "| shown |" in report and "n/a" in report  # the ceiling share; today's 0 req/s
 
-    write(tmp_path, results, goals, meta, None)
-    saved = json.loads((tmp_path / "latest.json").read_text())
-    assert saved["goals"][0]["ratio"] == 3.5
+    write(tmp_path, results, goals, meta, None, stalled)
+    saved = json.loads((tmp_path / "latest.json").read_text())  # strict JSON: no Infinity
+    assert [g["ratio"] for g in saved["goals"]].count(None) == 1
+    assert saved["slow_clients"][1]["probe"]["timeouts"] == 5
     assert (tmp_path / "latest.png").stat().st_size > 0
