@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.servers import BIN, Server, prediction
+from bench.servers import BIN, Server, listen, prediction
 
 NOOP, MODEL = "no-op", "model"
 CEILING = "Granian RSGI"  # with the no-op app: the stack's ceiling
@@ -43,61 +43,25 @@ Argv = Callable[[str, int, int], list[str]]  # (factory target, port, workers) -
 
 def gunicorn(target: str, port: int, workers: int) -> list[str]:
     """gunicorn's sync workers (its default worker class) calling the factory in each worker."""
-    return [
-        str(BIN / "gunicorn"),
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        f"{target}()",
-    ]
+    options = f"--workers {workers} --bind 127.0.0.1:{port}".split()
+    return [str(BIN / "gunicorn"), *options, f"{target}()"]
 
 
 def granian(interface: str, *extra: str) -> Argv:
     """Granian with `interface` (and `extra` options) calling the factory in each worker."""
 
     def argv(target: str, port: int, workers: int) -> list[str]:
-        return [
-            str(BIN / "granian"),
-            "--interface",
-            interface,
-            "--factory",
-            "--workers",
-            str(workers),
-            *extra,
-            "--loop",
-            "uvloop",
-            "--http",
-            "1",
-            "--no-ws",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            target,
-        ]
+        options = f"--interface {interface} --factory --workers {workers}".split()
+        rest = ["--loop", "uvloop", "--http", "1", "--no-ws"]
+        return [str(BIN / "granian"), *options, *extra, *rest, *listen(port), target]
 
     return argv
 
 
 def uvicorn(target: str, port: int, workers: int) -> list[str]:
     """uvicorn on uvloop and httptools, no access log, calling the factory in each worker."""
-    return [
-        str(BIN / "uvicorn"),
-        "--factory",
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        target,
-    ]
+    options = f"--factory --workers {workers} --loop uvloop --http httptools --no-access-log"
+    return [str(BIN / "uvicorn"), *options.split(), *listen(port), target]
 
 
 @dataclass(frozen=True)

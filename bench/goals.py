@@ -155,6 +155,14 @@ def ahead_of(ours: ServerResult, peer: ServerResult) -> list[Goal]:
     return out
 
 
+def _goal(
+    name: str, peer: str, ours: float, theirs: float, target: str, met: bool | None, lower: bool
+) -> Goal:
+    """A goal whose ratio is ours over theirs, or theirs over ours if `lower` is better."""
+    ratio = _ratio(theirs, ours) if lower else _ratio(ours, theirs)
+    return Goal(name, peer, ours, theirs, ratio, target, met)
+
+
 def front_goals(
     ours: ServerResult, today: ServerResult, ceiling: ServerResult | None
 ) -> list[Goal]:
@@ -165,83 +173,54 @@ def front_goals(
     rows, their_rows = ours.case(big).rows_per_s, today.case(big).rows_per_s
     p50, their_p50 = ours.case(one).p50_ms, today.case(one).p50_ms
     out = [
-        Goal(
+        _goal(
             "req/s, 1 row, 32 conns",
             peer,
             mine32.req_per_s,
             theirs32.req_per_s,
-            _ratio(mine32.req_per_s, theirs32.req_per_s),
             ">= 3x, 0 errors",
             mine32.req_per_s >= 3 * theirs32.req_per_s and mine32.errors == 0,
+            lower=False,
         ),
-        Goal(
+        _goal(
             "p99 ms, 1 row, 32 conns",
             peer,
             mine32.p99_ms,
             theirs32.p99_ms,
-            _ratio(theirs32.p99_ms, mine32.p99_ms),
             f"<= {P99_MS:g} ms",
             mine32.p99_ms <= P99_MS,
+            lower=True,
         ),
-        Goal(
+        _goal(
             "rows/s, 100 rows, 8 conns",
             peer,
             rows,
             their_rows,
-            _ratio(rows, their_rows),
             ">= 2x",
             rows >= 2 * their_rows,
+            lower=False,
         ),
-        Goal(
+        _goal(
             "p50 ms, 1 row, 1 conn",
             peer,
             p50,
             their_p50,
-            _ratio(their_p50, p50),
             f"no worse (+{P50_MARGIN:.0%} for noise)",
             p50 <= their_p50 * (1 + P50_MARGIN),
-        ),
-        Goal(
-            "cold start s",
-            peer,
-            ours.cold_start_s,
-            today.cold_start_s,
-            _ratio(today.cold_start_s, ours.cold_start_s),
-            "no slower",
-            ours.cold_start_s <= today.cold_start_s,
-        ),
-        Goal(
-            "peak RSS MiB (all processes)",
-            peer,
-            ours.peak_rss_mib,
-            today.peak_rss_mib,
-            _ratio(today.peak_rss_mib, ours.peak_rss_mib),
-            "no more",
-            ours.peak_rss_mib <= today.peak_rss_mib,
-        ),
-        Goal(
-            "peak PSS MiB (all processes)",
-            peer,
-            ours.peak_pss_mib,
-            today.peak_pss_mib,
-            _ratio(today.peak_pss_mib, ours.peak_pss_mib),
-            "no more",
-            ours.peak_pss_mib <= today.peak_pss_mib,
+            lower=True,
         ),
     ]
+    for name, attr, target in (
+        ("cold start s", "cold_start_s", "no slower"),
+        ("peak RSS MiB (all processes)", "peak_rss_mib", "no more"),
+        ("peak PSS MiB (all processes)", "peak_pss_mib", "no more"),
+    ):
+        mine, theirs = getattr(ours, attr), getattr(today, attr)
+        out.append(_goal(name, peer, mine, theirs, target, mine <= theirs, lower=True))
     if ceiling is not None:
+        share = "share of the no-op ceiling, req/s, 1 row, 32 conns"
         top = ceiling.case(many).req_per_s
-        out.append(
-            Goal(
-                "share of the no-op ceiling, req/s, 1 row, 32 conns",
-                ceiling.server,
-                mine32.req_per_s,
-                top,
-                _ratio(mine32.req_per_s, top),
-                "shown",
-                None,
-            )
-        )
+        out.append(_goal(share, ceiling.server, mine32.req_per_s, top, "shown", None, lower=False))
     return out
 
 
@@ -250,31 +229,34 @@ def slow_goals(ours: SlowClients, today: SlowClients | None) -> list[Goal]:
     probe's), all of them open throughout; today's server's figures beside it, not judged."""
     seen, held, probe = ours.measurement, ours.held, ours.probe
     out = [
-        Goal(
+        _goal(
             f"p99 ms, {seen.case}",
             f"the limit ({held.open_min:,} stalled open at the fewest)",
             seen.p99_ms,
             SLOW_P99_MS,
-            _ratio(SLOW_P99_MS, seen.p99_ms),
             f"<= {SLOW_P99_MS:g} ms, 0 errors, {held.asked:,} open",
             seen.p99_ms <= SLOW_P99_MS
             and seen.errors == 0
             and probe.answered == probe.sent
             and held.open_min >= held.asked,
+            lower=True,
         )
     ]
     if today is not None:
         theirs, probed = today.measurement, today.probe
+        peer = (
+            f"{today.server} ({theirs.errors:,} wrk errors; probe: {probed.answered} of "
+            f"{probed.sent} answered, {probed.timeouts} timeouts)"
+        )
         out.append(
-            Goal(
+            _goal(
                 f"req/s, {seen.case}",
-                f"{today.server} ({theirs.errors:,} wrk errors; probe: {probed.answered} of "
-                f"{probed.sent} answered, {probed.timeouts} timeouts)",
+                peer,
                 seen.req_per_s,
                 theirs.req_per_s,
-                _ratio(seen.req_per_s, theirs.req_per_s),
                 "shown (today's is expected to fail)",
                 None,
+                lower=False,
             )
         )
     return out

@@ -42,17 +42,13 @@ def result(
     )
 
 
-def slow(
-    kind: str,
-    req_per_s: float,
-    p99: float,
-    errors: int = 0,
-    open_min: int = 1000,
-    probe_ok: int = 5,
-) -> SlowClients:
-    """The slow-client case on a server of `kind`: 1,000 asked, `open_min` at the fewest, five
-    probe requests of which `probe_ok` answered."""
-    held = Held(1000, 1000, open_min, 1000, 1000, 0, 0)
+def slow(kind: str, req_per_s: float, p99: float, **faults: int) -> SlowClients:
+    """The slow-client case on a server of `kind`: 1,000 asked, five probe requests; `faults`
+    may set wrk's `errors`, the fewest stalled clients open (`open_min`, else 1,000) and the
+    probe requests answered (`probe_ok`, else 5)."""
+    held = Held(1000, 1000, faults.get("open_min", 1000), 1000, 1000, 0, 0)
     case = Case("1 row, 32 conns, 1,000 stalled", 1, 32)
-    probed = Probed(sent=5, answered=probe_ok, timeouts=5 - probe_ok)
-    return SlowClients(kind, kind, held, 2, measured(case, req_per_s, 1.0, p99, errors), probed)
+    answered = faults.get("probe_ok", 5)
+    probed = Probed(sent=5, answered=answered, timeouts=5 - answered)
+    seen = measured(case, req_per_s, 1.0, p99, faults.get("errors", 0))
+    return SlowClients(kind, kind, held, 2, seen, probed)
