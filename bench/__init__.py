@@ -1,5 +1,7 @@
-"""`make bench`: this server against `mlflow models serve`, MLServer, BentoML and a no-op ceiling.
+"""`make bench`: this server against today's gunicorn server, the front matrix (each HTTP server
+it could run on, with a no-op app and with its app), `mlflow models serve`, MLServer and BentoML.
 
-`python -m bench.run` is the benchmark (its modules: servers, load, goals, report; processes is
-shared with the end-to-end tests); `python -m bench.batch` times batch scoring.
+`python -m bench.run` is the benchmark (its modules: servers and fronts, what runs; load, the
+cases and wrk; stall and slow, the slow-client case; goals; report; noop_app, the no-op apps);
+processes is shared with the end-to-end tests; `python -m bench.batch` times batch scoring.
 """

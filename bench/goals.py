@@ -1,9 +1,17 @@
-"""The goals a run is judged by: ratios of this server's figures to its peers'.
+"""The goals a run is judged by: ratios of this server's figures to its peers', all from one run.
 
-Against `mlflow models serve` (its best variant) the issue's goals: 20x the requests per second
-and 1/20 of the p99 at 32 connections, 10x the rows per second at 100 rows, 1/5 of the p50 at one
-connection, a cold start no slower and no more memory. Against a batching peer (MLServer,
-BentoML): ahead on every load case.
+Against today's gunicorn server (the front's goals): 3x its requests per second at 32
+connections with a p99 of at most 10 ms and no errors, 2x its rows per second at 100 rows, a p50
+at one connection no worse than its own (within P50_MARGIN, for noise), a cold start no slower
+and no more memory (RSS and PSS of all processes); with 1,000 stalled clients a p99 of at most
+20 ms and no errors while all 1,000 stay open. Shown beside them, not judged: the share of the
+stack's no-op ceiling (Granian RSGI) this server reaches, and how today's server fares with the
+stalled clients (it is expected to fail: its two sync workers block on them).
+
+Against `mlflow models serve` (its best variant): 20x the requests per second and 1/20 of the
+p99 at 32 connections, 10x the rows per second at 100 rows, 1/5 of the p50 at one connection, a
+cold start no slower and no more memory. Against a batching peer (MLServer, BentoML): ahead on
+every load case.
 """
 
 from __future__ import annotations
@@ -11,12 +19,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from bench.fronts import CEILING, NOOP
 from bench.load import CASES, ServerResult
+from bench.slow import SlowClients
+
+P50_MARGIN = 0.10  # the p50 at one connection may be this much above today's: wrk's noise here
+P99_MS = 10.0  # the p99 at 32 connections, at most
+SLOW_P99_MS = 20.0  # the p99 at 32 connections with the stalled clients, at most
 
 
 @dataclass
 class Goal:
-    """One goal: our figure and the peer's, their ratio (above 1: ours is better), met or not."""
+    """One goal: our figure and the peer's, their ratio (above 1: ours is better), met or not
+    (None: shown beside the goals, not judged)."""
 
     name: str
     peer: str
@@ -24,7 +39,12 @@ class Goal:
     baseline: float
     ratio: float
     target: str
-    met: bool
+    met: bool | None
+
+
+def _ratio(better: float, worse: float) -> float:
+    """`better` / `worse`, infinite when `worse` is 0 (nothing to divide by)."""
+    return better / worse if worse else float("inf")
 
 
 def _best(peers: list[ServerResult], case: str, attr: str, lowest: bool = False) -> float:
@@ -135,12 +155,141 @@ def ahead_of(ours: ServerResult, peer: ServerResult) -> list[Goal]:
     return out
 
 
-def judge(results: list[ServerResult], peers: Collection[str]) -> list[Goal]:
-    """Every goal of a run whose first result is this server's: `goals` against the `mlflow`
-    results, then `ahead_of` each result whose kind is one of `peers`."""
+def _goal(
+    name: str, peer: str, ours: float, theirs: float, target: str, met: bool | None, lower: bool
+) -> Goal:
+    """A goal whose ratio is ours over theirs, or theirs over ours if `lower` is better."""
+    ratio = _ratio(theirs, ours) if lower else _ratio(ours, theirs)
+    return Goal(name, peer, ours, theirs, ratio, target, met)
+
+
+def front_goals(
+    ours: ServerResult, today: ServerResult, ceiling: ServerResult | None
+) -> list[Goal]:
+    """The front's goals against today's gunicorn server, and the share of the no-op ceiling."""
+    one, many, big = (c.name for c in CASES)
+    peer = today.server
+    mine32, theirs32 = ours.case(many), today.case(many)
+    rows, their_rows = ours.case(big).rows_per_s, today.case(big).rows_per_s
+    p50, their_p50 = ours.case(one).p50_ms, today.case(one).p50_ms
+    out = [
+        _goal(
+            "req/s, 1 row, 32 conns",
+            peer,
+            mine32.req_per_s,
+            theirs32.req_per_s,
+            ">= 3x, 0 errors",
+            mine32.req_per_s >= 3 * theirs32.req_per_s and mine32.errors == 0,
+            lower=False,
+        ),
+        _goal(
+            "p99 ms, 1 row, 32 conns",
+            peer,
+            mine32.p99_ms,
+            theirs32.p99_ms,
+            f"<= {P99_MS:g} ms",
+            mine32.p99_ms <= P99_MS,
+            lower=True,
+        ),
+        _goal(
+            "rows/s, 100 rows, 8 conns",
+            peer,
+            rows,
+            their_rows,
+            ">= 2x",
+            rows >= 2 * their_rows,
+            lower=False,
+        ),
+        _goal(
+            "p50 ms, 1 row, 1 conn",
+            peer,
+            p50,
+            their_p50,
+            f"no worse (+{P50_MARGIN:.0%} for noise)",
+            p50 <= their_p50 * (1 + P50_MARGIN),
+            lower=True,
+        ),
+    ]
+    for name, attr, target in (
+        ("cold start s", "cold_start_s", "no slower"),
+        ("peak RSS MiB (all processes)", "peak_rss_mib", "no more"),
+        ("peak PSS MiB (all processes)", "peak_pss_mib", "no more"),
+    ):
+        mine, theirs = getattr(ours, attr), getattr(today, attr)
+        out.append(_goal(name, peer, mine, theirs, target, mine <= theirs, lower=True))
+    if ceiling is not None:
+        share = "share of the no-op ceiling, req/s, 1 row, 32 conns"
+        top = ceiling.case(many).req_per_s
+        out.append(_goal(share, ceiling.server, mine32.req_per_s, top, "shown", None, lower=False))
+    return out
+
+
+def slow_goals(ours: SlowClients, today: SlowClients | None) -> list[Goal]:
+    """With the stalled clients: ours at most SLOW_P99_MS at p99, no errors (wrk's or the
+    probe's), all of them open throughout; today's server's figures beside it, not judged."""
+    seen, held, probe = ours.measurement, ours.held, ours.probe
+    out = [
+        _goal(
+            f"p99 ms, {seen.case}",
+            f"the limit ({held.open_min:,} stalled open at the fewest)",
+            seen.p99_ms,
+            SLOW_P99_MS,
+            f"<= {SLOW_P99_MS:g} ms, 0 errors, {held.asked:,} open",
+            seen.p99_ms <= SLOW_P99_MS
+            and seen.errors == 0
+            and probe.answered == probe.sent
+            and held.open_min >= held.asked,
+            lower=True,
+        )
+    ]
+    if today is not None:
+        theirs, probed = today.measurement, today.probe
+        peer = (
+            f"{today.server} ({theirs.errors:,} wrk errors; probe: {probed.answered} of "
+            f"{probed.sent} answered, {probed.timeouts} timeouts)"
+        )
+        out.append(
+            _goal(
+                f"req/s, {seen.case}",
+                peer,
+                seen.req_per_s,
+                theirs.req_per_s,
+                "shown (today's is expected to fail)",
+                None,
+                lower=False,
+            )
+        )
+    return out
+
+
+def ceiling_of(results: list[ServerResult]) -> ServerResult | None:
+    """The stack's ceiling among `results`: the no-op app on Granian RSGI, if it ran."""
+    return next((r for r in results if r.front == CEILING and r.app == NOOP), None)
+
+
+def judge(
+    results: list[ServerResult], peers: Collection[str], slow: Collection[SlowClients] = ()
+) -> list[Goal]:
+    """Every goal of a run whose first result is this server's: `front_goals` against today's
+    gunicorn server (kind "reference") and `slow_goals` if they ran, `goals` against the
+    `mlflow` results, then `ahead_of` each result whose kind is one of `peers`."""
     ours, *others = results
-    targets = goals(ours, [r for r in others if r.kind == "mlflow"])
+    targets = []
+    today = next((r for r in others if r.kind == "reference"), None)
+    if today is not None:
+        targets += front_goals(ours, today, ceiling_of(results))
+    mine = next((s for s in slow if s.kind == ours.kind), None)
+    if mine is not None:
+        targets += slow_goals(mine, next((s for s in slow if s.kind == "reference"), None))
+    mlflow = [r for r in others if r.kind == "mlflow"]
+    if mlflow:
+        targets += goals(ours, mlflow)
     for other in others:
         if other.kind in peers:
             targets += ahead_of(ours, other)
     return targets
+
+
+def all_met(targets: Collection[Goal]) -> bool:
+    """Whether every judged goal is met (those shown, not judged, do not count)."""
+    return all(g.met is not False for g in targets)

@@ -1,9 +1,9 @@
 """Load on one server: the cases, wrk driving them, and what a server's run records.
 
 Each server is started cold (start to first answer is timed), warmed up, then driven by wrk (one
-thread, POST bodies from bench/post.lua) through the same cases; the RSS and PSS of its whole
-process tree are sampled throughout. The soak drives this server alone for 100,000+ requests and
-checks that no process's memory moves after warm-up.
+thread, POST bodies from bench/post.lua) through the same cases (the front matrix through fewer:
+FRONT_CASES); the RSS and PSS of its whole process tree are sampled throughout. The soak drives
+this server alone for 100,000+ requests and checks that no process's memory moves after warm-up.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import threading
 import time
@@ -41,6 +42,9 @@ CASES = [
     Case("1 row, 32 conns", rows=1, connections=32),
     Case("100 rows, 8 conns", rows=100, connections=8),
 ]
+ONE, MANY, BIG = CASES
+FRONT_CASES = {"no-op": [MANY], "model": [MANY, BIG]}
+"""The cases of the front matrix, by app: its rows compare fronts on throughput only."""
 
 
 @dataclass
@@ -54,6 +58,24 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     errors: int
+    timeouts: int = 0  # of the errors, answers that came after wrk's timeout
+
+
+def measurement(case: Case, summary: dict) -> Measurement:
+    """What wrk's `summary` of a run of `case` says."""
+    per_s = summary["requests"] / (summary["duration_us"] / 1e6)
+    return Measurement(
+        case=case.name,
+        rows=case.rows,
+        connections=case.connections,
+        requests=summary["requests"],
+        req_per_s=per_s,
+        rows_per_s=per_s * case.rows,
+        p50_ms=summary["p50_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+        errors=sum(summary["errors"].values()),
+        timeouts=summary["errors"]["timeout"],
+    )
 
 
 @dataclass
@@ -65,6 +87,9 @@ class ServerResult:
     peak_pss_mib: float = 0.0
     labels: list[int] = field(default_factory=list)  # its answer to the 100-row body
     measurements: list[Measurement] = field(default_factory=list)
+    front: str = ""  # in the front matrix: the HTTP server and interface
+    app: str = ""  # in the front matrix: "no-op" or "model"
+    command: str = ""  # as run, the port as $PORT, paths relative to the repo
 
     def case(self, name: str) -> Measurement:
         """The measurement of the case called `name`."""
@@ -133,30 +158,42 @@ def answering(server: Server, base: str, probe: bytes) -> Check:
     return check
 
 
+@dataclass(frozen=True)
+class Started:
+    """A started server: where it listens, seconds from start to its first answer, the pid of
+    its leader, its command line."""
+
+    base: str
+    port: int
+    cold_start_s: float
+    pid: int
+    argv: list[str]
+
+
 @contextmanager
-def started(
-    server: Server, env: dict[str, str], log: Path, probe: bytes
-) -> Iterator[tuple[str, float, int]]:
-    """Start `server` cold; yield (base url, seconds to its first answer to `probe`, pid); stop
-    its process group."""
+def started(server: Server, env: dict[str, str], log: Path, probe: bytes) -> Iterator[Started]:
+    """Start `server` cold and wait for its first answer to `probe`; yield it; stop its process
+    group."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    argv = server.command(port)
     began = time.monotonic()
     with running(
-        server.command(port),
+        argv,
         base + server.ready_path,
         log=log,
         env={**env, **server.env(port)},
-        cwd=ROOT,
+        cwd=server.cwd,
         timeout=180,
         check=answering(server, base, probe),
         interval=0.05,
     ) as process:
-        yield base, time.monotonic() - began, process.pid
+        yield Started(base, port, time.monotonic() - began, process.pid, argv)
 
 
-def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
-    """One wrk run (one thread) POSTing `body`; the summary its Lua script prints."""
+def wrk(url: str, body: Path, connections: int, seconds: int, timeout: int = 10) -> dict:
+    """One wrk run (one thread) POSTing `body`, a request timed out after `timeout` seconds (wrk
+    takes whole seconds); the summary its Lua script prints."""
     done = subprocess.run(
         [
             "wrk",
@@ -164,7 +201,7 @@ def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
             f"-c{connections}",
             f"-d{seconds}s",
             "--timeout",
-            "10s",
+            f"{timeout}s",
             "-s",
             str(LUA),
             url,
@@ -180,55 +217,65 @@ def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
     return json.loads(match.group(1))
 
 
+def shown(argv: list[str], port: int) -> str:
+    """`argv` as a shell line for the report: the port as $PORT, the repo's paths relative."""
+    line = shlex.join(argv).replace(f"{ROOT}/", "")
+    return re.sub(rf"\b{port}\b", "$PORT", line)
+
+
+def slug(name: str) -> str:
+    """`name` as a file name."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
 def measure(
     server: Server,
     env: dict[str, str],
     bodies: dict[int, pd.DataFrame],
     seconds: int,
     workdir: Path,
+    cases: list[Case] = CASES,
 ) -> ServerResult:
     """Start `server` cold, record its answer to each of `bodies` (rows -> frame), warm it up,
-    then run every case for `seconds` while sampling its memory."""
-    slug = re.sub(r"[^a-z0-9]+", "-", server.name.lower()).strip("-")
+    then run each of `cases` for `seconds` while sampling its memory."""
     files = {}
     for rows, frame in bodies.items():
-        files[rows] = workdir / f"{slug}-{rows}.json"
+        files[rows] = workdir / f"{slug(server.name)}-{rows}.json"
         files[rows].write_bytes(server.body(frame))
-    log, probe = workdir / f"{slug}.log", files[1].read_bytes()
-    with started(server, env, log, probe) as (base, cold, pid):
-        result = ServerResult(server=server.name, kind=server.kind, cold_start_s=cold)
-        sampler = MemorySampler(pid)
+    log, probe = workdir / f"{slug(server.name)}.log", files[1].read_bytes()
+    with started(server, env, log, probe) as up:
+        result = ServerResult(
+            server=server.name,
+            kind=server.kind,
+            cold_start_s=up.cold_start_s,
+            front=server.front,
+            app=server.app,
+            command=shown(up.argv, up.port),
+        )
+        sampler = MemorySampler(up.pid)
         sampler.start()
-        url = base + server.predict_path
+        url = up.base + server.predict_path
         for rows in files:
             check = requests.post(url, data=files[rows].read_bytes(), headers=JSON, timeout=30)
             check.raise_for_status()
             result.labels = server.labels(check.json())
         wrk(url, files[1], 8, 2)  # warm-up
-        for case in CASES:
-            summary = wrk(url, files[case.rows], case.connections, seconds)
-            per_s = summary["requests"] / (summary["duration_us"] / 1e6)
-            result.measurements.append(
-                Measurement(
-                    case=case.name,
-                    rows=case.rows,
-                    connections=case.connections,
-                    requests=summary["requests"],
-                    req_per_s=per_s,
-                    rows_per_s=per_s * case.rows,
-                    p50_ms=summary["p50_us"] / 1000,
-                    p99_ms=summary["p99_us"] / 1000,
-                    errors=sum(summary["errors"].values()),
-                )
-            )
-            print(
-                f"  {server.name:<32} {case.name:<18} {per_s:9.0f} req/s  "
-                f"p50 {summary['p50_us'] / 1000:7.2f} ms  p99 {summary['p99_us'] / 1000:8.2f} ms",
-                flush=True,
-            )
+        for case in cases:
+            seen = measurement(case, wrk(url, files[case.rows], case.connections, seconds))
+            result.measurements.append(seen)
+            progress(server.name, seen)
         rss, pss = sampler.stop()
         result.peak_rss_mib, result.peak_pss_mib = rss / 2**20, pss / 2**20
     return result
+
+
+def progress(name: str, seen: Measurement, extra: str = "") -> None:
+    """One line on stdout for a measured case."""
+    print(
+        f"  {name:<40} {seen.case:<18} {seen.req_per_s:9.0f} req/s  p50 {seen.p50_ms:7.2f} ms  "
+        f"p99 {seen.p99_ms:8.2f} ms  {seen.errors} errors{extra}",
+        flush=True,
+    )
 
 
 def soak(
@@ -245,12 +292,12 @@ def soak(
     seconds = int(requests_total / rate * 1.15) + 5
     body = workdir / "soak.json"
     body.write_bytes(server.body(frame))
-    with started(server, env, workdir / "soak.log", body.read_bytes()) as (base, _, pid):
-        url = base + server.predict_path
+    with started(server, env, workdir / "soak.log", body.read_bytes()) as up:
+        url = up.base + server.predict_path
         wrk(url, body, 32, 10)  # warm-up: let every worker build its session and caches
-        settled = tree_memory(psutil.Process(pid))
+        settled = tree_memory(psutil.Process(up.pid))
         summary = wrk(url, body, 32, seconds)
-        after = tree_memory(psutil.Process(pid))
+        after = tree_memory(psutil.Process(up.pid))
     errors = sum(summary["errors"].values())
     same = set(settled) == set(after)
     growth = max(abs(after[p] - settled[p]) / settled[p] for p in settled if p in after)

@@ -1,12 +1,18 @@
-"""Benchmark this server against `mlflow models serve`, MLServer and BentoML on one version.
+"""Benchmark this server against today's gunicorn server, the front matrix, `mlflow models serve`,
+MLServer and BentoML on one version.
 
-    python -m bench.run [--without mlserver] [--without bentoml] [--seconds 15] [--soak 100000]
+    python -m bench.run [--without mlserver] [--without bentoml] [--seconds 15]
+                        [--front-seconds 8] [--stalled 1000] [--soak 100000]
 
-`make bench` runs this. It pins the model URI's alias to its version, starts every server of
-bench/servers.py in turn on that version, drives each through the load cases of bench/load.py,
-soaks this server, judges the goals of bench/goals.py and writes bench/report.py's report
-(Markdown, JSON and a PNG under bench/results/, the Markdown on stdout too). It exits 1 if a goal
-is missed, the soak fails or a server answers the 100-row request with other labels than ours.
+`make bench` runs this. It pins the model URI's alias to its version, bakes that version into a
+directory (`python -m serving.bake`, for the front matrix) and extracts today's gunicorn server
+from git history (bench/servers.py); starts every server of bench/servers.py in turn on that
+version and drives each through the load cases of bench/load.py; runs the front matrix of
+bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
+this server and today's; soaks this server; judges the goals of bench/goals.py and writes
+bench/report.py's report (Markdown, JSON and a PNG under bench/results/, the Markdown on stdout
+too). It exits 1 if a judged goal is missed, the soak fails or a server with a model answers the
+100-row request with other labels than ours.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,14 +28,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.goals import judge
-from bench.load import CASES, ServerResult, measure, soak
+from bench.fronts import NOOP, matrix
+from bench.goals import all_met, judge
+from bench.load import CASES, FRONT_CASES, ServerResult, measure, soak
 from bench.report import write
-from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers
+from bench.servers import BIN, PEER_BIN, PEERS, ROOT, extract_reference, servers, with_args
+from bench.slow import SlowClients, slow_clients
+from bench.stall import ensure_fd_limit
+
+STALL_TIMEOUT = 60  # s: this server's header and body timeouts in the slow-client case
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the whole bench; 0 if every goal is met, else 1."""
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model-uri",
@@ -36,7 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         help="registered model every server loads (an alias is pinned to its version)",
     )
     parser.add_argument("--seconds", type=int, default=15, help="wrk duration of each case")
-    parser.add_argument("--workers", type=int, default=2, help="this server's gunicorn workers")
+    parser.add_argument(
+        "--front-seconds", type=int, default=8, help="wrk duration of each front matrix case"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="workers of this server, today's and each front"
+    )
+    parser.add_argument(
+        "--stalled", type=int, default=1000, help="stalled connections in the slow-client case"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument(
         "--soak",
@@ -51,12 +71,39 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="leave this peer out (repeatable)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def bake(model_uri: str, env: dict[str, str], output: Path) -> Path:
+    """`model_uri`'s version baked into `output` by `python -m serving.bake`."""
+    subprocess.run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "serving.bake",
+            "--model-uri",
+            model_uri,
+            "--output",
+            str(output),
+        ],
+        env={**env, "TQDM_DISABLE": "1"},
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the whole bench; 0 if every judged goal is met, else 1."""
+    args = parse(argv)
+    began, load_before = time.monotonic(), os.getloadavg()
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install -y wrk)")
     for peer in set(PEERS) - set(args.without):
         if not (PEER_BIN[peer] / peer).exists():
             sys.exit(f"bench: {peer} is not installed (make bench installs .venv-{peer})")
+    ensure_fd_limit(args.stalled + 1024)  # before any server starts: they inherit it
 
     import mlflow
     from mlflow import MlflowClient
@@ -71,39 +118,58 @@ def main(argv: list[str] | None = None) -> int:
     test = pd.read_csv(ROOT / "data" / "raw" / "test.csv")
     bodies = {1: test.iloc[[0]], 100: test.iloc[:100]}
     results: list[ServerResult] = []
+    slow: list[SlowClients] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        lineup = servers(pinned, args.workers)
+        work = Path(tmp)
         uri = env["MLFLOW_TRACKING_URI"]
         model_dir = mlflow.artifacts.download_artifacts(
             pinned, dst_path=f"{tmp}/model", tracking_uri=uri, registry_uri=uri
         )
+        baked = bake(pinned, env, work / "baked")
+        lineup = servers(pinned, args.workers, extract_reference(work))
         for peer, make_server in PEERS.items():
             if peer not in args.without:
-                lineup.append(make_server(Path(model_dir), Path(tmp), os.cpu_count() or 1))
+                lineup.append(make_server(Path(model_dir), work, os.cpu_count() or 1))
         for server in lineup:
             print(f"bench: {server.name}", flush=True)
-            results.append(measure(server, env, bodies, args.seconds, Path(tmp)))
+            results.append(measure(server, env, bodies, args.seconds, work))
+        print(f"bench: front matrix, {args.front_seconds} s per case", flush=True)
+        for server in matrix(baked, work, args.workers):
+            cases = FRONT_CASES[server.app]
+            results.append(measure(server, env, bodies, args.front_seconds, work, cases))
+        ours, today = lineup[0], lineup[1]
+        print(f"bench: slow clients, {args.stalled:,} stalled connections", flush=True)
+        timeouts = ("--header-timeout", str(STALL_TIMEOUT), "--body-timeout", str(STALL_TIMEOUT))
+        for server in (with_args(ours, *timeouts), today):
+            slow.append(
+                slow_clients(server, env, bodies[1], args.seconds, work, stalled=args.stalled)
+            )
         endurance = None
         if args.soak:
             print(f"bench: soak, {args.soak} requests at 32 connections", flush=True)
             rate = results[0].case(CASES[1].name).req_per_s
-            endurance = soak(lineup[0], env, bodies[1], args.soak, rate, Path(tmp))
-    ours, *others = results
-    targets = judge(results, PEERS)
-    disagree = [r.server for r in others if r.kind != "ceiling" and r.labels != ours.labels]
+            endurance = soak(ours, env, bodies[1], args.soak, rate, work)
+    targets = judge(results, PEERS, slow)
+    disagree = [r.server for r in results[1:] if r.app != NOOP and r.labels != results[0].labels]
     meta = {
         "model_uri": pinned,
         "version": version,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
+        "load_average": " -> ".join(
+            "/".join(f"{v:.2f}" for v in load) for load in (load_before, os.getloadavg())
+        ),
         "seconds": args.seconds,
+        "front_seconds": args.front_seconds,
+        "stall_timeouts_s": STALL_TIMEOUT,
+        "elapsed_s": round(time.monotonic() - began),
     }
-    report = write(args.out, results, targets, meta, endurance)
+    report = write(args.out, results, targets, meta, endurance, slow)
     print("\n" + report)
-    print(f"bench: wrote {args.out}/latest.{{md,json,png}}")
+    print(f"bench: wrote {args.out}/latest.{{md,json,png}} in {meta['elapsed_s'] / 60:.1f} min")
     if disagree:
         print(f"bench: these servers answered the 100-row request differently: {disagree}")
-    met = all(g.met for g in targets) and (endurance is None or endurance.met) and not disagree
+    met = all_met(targets) and (endurance is None or endurance.met) and not disagree
     return 0 if met else 1
 
 

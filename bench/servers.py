@@ -1,19 +1,24 @@
 """The servers the bench runs, each as a `Server`: its command, ready and predict paths, its
 request body for a set of rows and how to read labels back from its answer.
 
-This server (`python -m serving`), `mlflow models serve` (1 and 2 workers), the stack's ceiling
-(Flask under the same gunicorn workers answering a fixed body, bench/noop_app.py: what the model
-and the contract cost), and two peers with adaptive batching and one worker per core, each run
-from a venv of its own (.venv-mlserver, .venv-bentoml, pinned by bench/*.lock) on the version's
-downloaded model directory: MLServer 1.7 (its MLflow runtime) and BentoML 1.4
-(bench/bentoml_service.py). Every server gets the same rows in its own request format.
+This server (`python -m serving`: Granian, RSGI, the model agent), today's gunicorn server (the
+same command run from the `serving` package of commit d61467a, the last before the front
+changed, extracted from git history), `mlflow models serve` (1 and 2 workers), and two peers
+with adaptive batching and one worker per core, each run from a venv of its own (.venv-mlserver,
+.venv-bentoml, pinned by bench/*.lock) on the version's downloaded model directory: MLServer 1.7
+(its MLflow runtime) and BentoML 1.4 (bench/bentoml_service.py). The front matrix (the HTTP
+servers this one could run on, each with a no-op app and with this server's app) is
+bench/fronts.py. Every server gets the same rows in its own request format.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from bench.processes import free_port
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 PEER_BIN = {"mlserver": ROOT / ".venv-mlserver" / "bin", "bentoml": ROOT / ".venv-bentoml" / "bin"}
+REFERENCE_COMMIT = "d61467a"  # the last commit whose `python -m serving` ran gunicorn
 
 
 def contract_body(frame: pd.DataFrame) -> bytes:
@@ -34,16 +40,30 @@ def contract_body(frame: pd.DataFrame) -> bytes:
 @dataclass(frozen=True)
 class Server:
     """One server to benchmark: how to start it on a port, and how to talk to it. The paths and
-    the body default to this server's own contract (the ceiling mimics it)."""
+    the body default to this server's own contract (the no-op apps mimic it)."""
 
     name: str
-    kind: str  # "ours", "mlflow", "mlserver", "bentoml" or "ceiling" (no model)
+    kind: str  # "ours", "reference", "mlflow", "mlserver", "bentoml" or "front" (the matrix)
     command: Callable[[int], list[str]]
     labels: Callable[[Any], list[int]]  # the predicted labels in a decoded answer
     ready_path: str = "/ready"
     predict_path: str = "/predict"
     body: Callable[[pd.DataFrame], bytes] = contract_body
     env: Callable[[int], dict[str, str]] = lambda port: {}  # what the port needs, besides argv
+    cwd: Path = ROOT
+    front: str = ""  # in the front matrix: the HTTP server and interface ("Granian RSGI")
+    app: str = ""  # in the front matrix: "no-op" or "model"
+
+
+def with_args(server: Server, *args: str) -> Server:
+    """`server` with `args` added to its command line."""
+    command = server.command
+    return replace(server, command=lambda port: [*command(port), *args])
+
+
+def prediction(answer: Any) -> list[int]:
+    """The labels in this server's /predict answer."""
+    return answer["prediction"]
 
 
 def listen(port: int) -> list[str]:
@@ -146,14 +166,46 @@ def bentoml(model_dir: Path, workdir: Path, workers: int) -> Server:
     )
 
 
-def servers(model_uri: str, workers: int) -> list[Server]:
-    """This server first (every other is compared with it), then `mlflow models serve` with 1
-    and 2 workers, then the no-op ceiling; `workers` is ours and the ceiling's gunicorn workers."""
+def extract_reference(workdir: Path) -> Path:
+    """The `serving` package of REFERENCE_COMMIT extracted from git history into a directory of
+    `workdir`; that directory (run `python -m serving` in it to run today's gunicorn server)."""
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", REFERENCE_COMMIT, "serving"],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"bench: cannot extract today's gunicorn server (commit {REFERENCE_COMMIT}; "
+            f"a clone with its history is needed): {done.stderr.decode(errors='replace')}"
+        )
+    target = workdir / f"reference-{REFERENCE_COMMIT}"
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        archive.extractall(target, filter="data")
+    if not (target / "serving" / "server" / "gunicorn.py").exists():
+        raise RuntimeError(f"bench: commit {REFERENCE_COMMIT}'s serving/ runs no gunicorn")
+    return target
+
+
+def servers(model_uri: str, workers: int, reference_dir: Path) -> list[Server]:
+    """This server first (every other is compared with it), then today's gunicorn server (run
+    from `reference_dir`, made by `extract_reference`), then `mlflow models serve` with 1 and 2
+    workers; `workers` is ours and the reference's."""
+    argv = venv_command("python", "-m", "serving", "--model-uri", model_uri, workers=workers)
     ours = Server(
         name=f"this server ({workers} workers)",
         kind="ours",
-        command=venv_command("python", "-m", "serving", "--model-uri", model_uri, workers=workers),
-        labels=lambda answer: answer["prediction"],
+        command=argv,
+        labels=prediction,
+    )
+    reference = Server(
+        name=f"today's gunicorn server ({REFERENCE_COMMIT}, {workers} sync workers)",
+        kind="reference",
+        command=argv,
+        labels=prediction,
+        # python -m puts the cwd first on sys.path; PYTHONPATH too, in case PYTHONSAFEPATH is set
+        env=lambda port: {"PYTHONPATH": str(reference_dir)},
+        cwd=reference_dir,
     )
     theirs = [
         Server(
@@ -169,20 +221,7 @@ def servers(model_uri: str, workers: int) -> list[Server]:
         )
         for n in (1, 2)
     ]
-    ceiling = Server(
-        name=f"no-op Flask, gunicorn ({workers} sync workers)",
-        kind="ceiling",
-        command=lambda port: [
-            str(BIN / "gunicorn"),
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "bench.noop_app:create_app()",
-        ],
-        labels=lambda answer: [],  # no model: not compared
-    )
-    return [ours, *theirs, ceiling]
+    return [ours, reference, *theirs]
 
 
 PEERS: dict[str, Callable[[Path, Path, int], Server]] = {"mlserver": mlserver, "bentoml": bentoml}

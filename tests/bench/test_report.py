@@ -1,4 +1,5 @@
-"""The bench's own logic: the bodies MLServer and BentoML are sent, and how goals are judged."""
+"""The bench's own logic: the bodies MLServer and BentoML are sent, how a batching peer is
+judged, and the report of a run with the front matrix and the slow-client case."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import json
 
 import pandas as pd
 
-from bench.goals import ahead_of
-from bench.load import CASES, Measurement, ServerResult
+from bench.fronts import FRONTS, MODEL, NOOP
+from bench.goals import ahead_of, judge
+from bench.load import FRONT_CASES
+from bench.report import markdown, write
 from bench.servers import records_body, v2_body
+from tests.bench.figures import result, slow
 
 
 def test_the_v2_body_keeps_types_and_nulls_column_by_column():
@@ -31,20 +35,6 @@ def test_the_records_body_has_one_record_per_row_with_nulls():
     }
 
 
-def result(name: str, req_per_s: float, p50: float, p99: float) -> ServerResult:
-    return ServerResult(
-        server=name,
-        kind="x",
-        cold_start_s=1.0,
-        measurements=[
-            Measurement(
-                c.name, c.rows, c.connections, 1, req_per_s, req_per_s * c.rows, p50, p99, 0
-            )
-            for c in CASES  # the same figures in every case
-        ],
-    )
-
-
 def test_ahead_means_more_throughput_and_lower_latency_on_every_case():
     ours, slower = result("ours", 2000, 0.5, 20), result("peer", 300, 70, 200)
     goals = ahead_of(ours, slower)
@@ -56,3 +46,40 @@ def test_ahead_means_more_throughput_and_lower_latency_on_every_case():
     assert verdicts["req/s, 1 row, 32 conns"] is False
     assert verdicts["p99 ms, 1 row, 32 conns"] is False
     assert verdicts["p50 ms, 1 row, 1 conn"] is True
+
+
+def a_run() -> tuple[list, list, list]:
+    memory = {"peak_rss_mib": 400.0, "peak_pss_mib": 300.0}
+    ours = result("ours", 7000, 0.4, 8, kind="ours", labels=[1, 0], **memory)
+    today = result("today", 2000, 0.5, 20, kind="reference", labels=[1, 0], **memory)
+    fronts = [
+        result(f"{f.name}, {app}", 9000, 0.3, 5, kind="front", cases=FRONT_CASES[app],
+               front=f.name, app=app, labels=[1, 0] if app == MODEL else [],
+               command=f"granian {f.name}")
+        for app in (NOOP, MODEL) for f in FRONTS
+    ]  # fmt: skip
+    stalled = [slow("ours", 6000, 12), slow("reference", 0, 0, probe_ok=0)]
+    return [ours, today, *fronts], stalled, judge([ours, today, *fronts], (), stalled)
+
+
+def test_the_report_shows_the_front_matrix_its_commands_the_slow_case_and_the_goals(tmp_path):
+    results, stalled, goals = a_run()
+    meta = {"model_uri": "models:/titanic/1", "version": "1", "when": "now", "cpus": 2,
+            "load_average": "1.00/1.00/1.00 -> 2.00/2.00/2.00", "seconds": 15,
+            "front_seconds": 8, "elapsed_s": 600, "stall_timeouts_s": 60}  # fmt: skip
+    report = markdown(results, goals, meta, slow=stalled)
+    matrix = report.split("## Front matrix")[1].split("\n\n")[1].splitlines()
+    assert [line.split(" | ")[0] for line in matrix[2:]] == [
+        *(f"| {f.name}" for f in FRONTS), "| ours *", "| today *",
+    ]  # fmt: skip
+    assert "| Granian RSGI | 9,000 | 5.00 | 9,000 | 5.00 | 100% | 900,000 |" in report
+    assert "`granian uvicorn`" in report  # each front row's command
+    assert "| reference | 1 row, 32 conns, 1,000 stalled | 0 |" in report
+    assert "0 of 5" in report and "--header-timeout 60" in report
+    assert "| shown |" in report and "n/a" in report  # the ceiling share; today's 0 req/s
+
+    write(tmp_path, results, goals, meta, None, stalled)
+    saved = json.loads((tmp_path / "latest.json").read_text())  # strict JSON: no Infinity
+    assert [g["ratio"] for g in saved["goals"]].count(None) == 1
+    assert saved["slow_clients"][1]["probe"]["timeouts"] == 5
+    assert (tmp_path / "latest.png").stat().st_size > 0

@@ -1,0 +1,92 @@
+"""bench/goals.py: the front's goals against today's gunicorn server, the slow-client goals and
+what is shown without being judged, on made-up results."""
+
+from __future__ import annotations
+
+import math
+
+from bench.fronts import CEILING, NOOP
+from bench.goals import P50_MARGIN, all_met, judge
+from bench.load import BIG, MANY, ONE
+from tests.bench.figures import measured, result, slow
+
+NOOP_CEILING = {"front": CEILING, "app": NOOP}
+
+
+def ours_and_today(**ours_fields: object) -> list:
+    today = result(
+        "today", 2000, 0.5, 20, kind="reference", peak_rss_mib=450, peak_pss_mib=330,
+        cold_start_s=4.0,
+    )  # fmt: skip
+    fields = {"peak_rss_mib": 400, "peak_pss_mib": 300, "cold_start_s": 3.0, **ours_fields}
+    mine = result("ours", 7000, 0.4, 8, kind="ours", **fields)
+    mine.measurements[2] = measured(BIG, 900, 5, 15)  # 90,000 rows/s against today's 200,000
+    ceiling = result("ceiling", 20000, 0.1, 3, kind="front", cases=[MANY], **NOOP_CEILING)
+    return [mine, today, ceiling]
+
+
+def by_name(goals: list) -> dict:
+    return {g.name: g for g in goals if g.peer.startswith("today") or g.peer == "ceiling"}
+
+
+def test_the_front_goals_are_ratios_to_todays_server_in_the_same_run():
+    goals = by_name(judge(ours_and_today(), peers=()))
+    assert goals["req/s, 1 row, 32 conns"].met and goals["req/s, 1 row, 32 conns"].ratio == 3.5
+    assert goals["p99 ms, 1 row, 32 conns"].met  # 8 ms, at most 10
+    assert not goals["rows/s, 100 rows, 8 conns"].met  # 90,000 is not 2x 200,000
+    assert goals["p50 ms, 1 row, 1 conn"].met
+    for name in ("cold start s", "peak RSS MiB (all processes)", "peak PSS MiB (all processes)"):
+        assert goals[name].met and goals[name].ratio > 1
+
+
+def test_the_ceiling_share_is_shown_not_judged():
+    goals = judge(ours_and_today(), peers=())
+    share = next(g for g in goals if g.name.startswith("share of the no-op ceiling"))
+    assert share.met is None and share.ratio == 7000 / 20000
+    assert not all_met(goals)  # the rows/s goal fails, the shown row does not count either way
+    assert all_met([share])
+
+
+def test_the_p50_may_be_a_noise_margin_above_todays_and_no_more():
+    for p50, met in ((0.5 * (1 + P50_MARGIN) - 1e-9, True), (0.5 * (1 + P50_MARGIN) + 1e-3, False)):
+        results = ours_and_today()
+        results[0].measurements[0] = measured(ONE, 2000, p50, 2)
+        assert by_name(judge(results, peers=()))["p50 ms, 1 row, 1 conn"].met is met
+
+
+def test_more_memory_or_a_slower_start_than_todays_fails():
+    goals = by_name(judge(ours_and_today(peak_pss_mib=331, cold_start_s=4.1), peers=()))
+    assert not goals["peak PSS MiB (all processes)"].met
+    assert not goals["cold start s"].met
+    assert goals["peak RSS MiB (all processes)"].met
+
+
+def test_errors_at_32_connections_fail_the_throughput_goal():
+    results = ours_and_today()
+    results[0].measurements[1] = measured(MANY, 7000, 0.4, 8, errors=1)
+    assert not by_name(judge(results, peers=()))["req/s, 1 row, 32 conns"].met
+
+
+def slow_goals(*cases) -> list:
+    return [g for g in judge(ours_and_today(), peers=(), slow=cases) if "stalled" in g.name]
+
+
+def test_the_slow_client_goal_needs_a_low_p99_no_errors_and_every_client_stalled():
+    [goal, shown] = slow_goals(slow("ours", 6000, 12), slow("reference", 0, 0, probe_ok=0))
+    assert goal.met and math.isclose(goal.ratio, 20 / 12)
+    assert shown.met is None and shown.ratio == math.inf  # today's answered nothing
+    assert "0 of 5 answered" in shown.peer
+    for failing in (
+        slow("ours", 6000, 21),  # p99 over 20 ms
+        slow("ours", 6000, 12, errors=3),
+        slow("ours", 6000, 12, open_min=999),  # one stalled client was not held throughout
+        slow("ours", 6000, 12, probe_ok=4),  # the probe saw a timeout
+    ):
+        assert slow_goals(failing)[0].met is False
+
+
+def test_without_todays_server_or_the_slow_case_only_the_peer_goals_are_judged():
+    mine = result("ours", 7000, 0.4, 8, kind="ours", peak_rss_mib=400, peak_pss_mib=300)
+    mlflow = result("mlflow", 30, 40, 2000, kind="mlflow", peak_rss_mib=500, peak_pss_mib=400)
+    goals = judge([mine, mlflow], peers=())
+    assert {g.peer for g in goals} == {"mlflow models serve (best)", "mlflow"}
