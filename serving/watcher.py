@@ -22,43 +22,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 
 from serving.config import Settings
 from serving.registry.health import Backoff
+from serving.rundir import ReloadFlag
 from serving.store import ModelStore
-from serving.tempdirs import owned_temp_dir
 
 log = logging.getLogger("serving.watcher")
 
 TICK = 0.25  # seconds between looks at the reload flag
-
-
-class ReloadFlag:
-    """A file whose change tells every worker to reload: made by the master before the fork."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.touched_here: int | None = None  # this process's own touch is not news to it
-
-    @classmethod
-    def create(cls, directory: Path | None = None) -> ReloadFlag:
-        """A flag in `directory` (its owner removes it), else in a temp dir removed at exit."""
-        if directory is not None:
-            flag = cls(directory / "reload")
-            flag.path.write_text("0")
-            return flag
-        return cls.create(owned_temp_dir("serving-reload-"))
-
-    def stamp(self) -> int | None:
-        try:
-            return self.path.stat().st_mtime_ns
-        except OSError:
-            return None
-
-    def touch(self) -> None:
-        self.path.write_text(str(time.time_ns()))
-        self.touched_here = self.stamp()
 
 
 class Watcher:

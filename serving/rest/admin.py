@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from flask import Blueprint, Response, request
 
 from serving.rest.errors import error_response, json_response
+from serving.rundir import ReloadFlag
 from serving.store import ModelStore
-from serving.watcher import ReloadFlag
 
 TOKEN_ENV = "SERVING_ADMIN_TOKEN"
 

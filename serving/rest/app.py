@@ -25,8 +25,8 @@ from serving.rest.openapi import openapi_blueprint
 from serving.rest.predict import predict_blueprint
 from serving.rest.predict_lane import PredictLane, WsgiLane
 from serving.rest.probes import probes_blueprint
+from serving.rundir import ReloadFlag
 from serving.store import ModelStore
-from serving.watcher import ReloadFlag
 
 
 def build_app(

@@ -22,7 +22,6 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 import psutil
 
@@ -31,18 +30,11 @@ from serving.config import Settings, parse_settings
 from serving.model.files import is_model_dir
 from serving.registry.staging import set_mlflow_http_defaults
 from serving.request_log import configure_logging
+from serving.rundir import AGENT_ENV, RUN_DIR_ENV, ReloadFlag, run_directory
 from serving.server.agent_process import AgentProcess
 from serving.server.granian import granian_server
-from serving.server.worker import AGENT_ENV, RUN_DIR_ENV
-from serving.tempdirs import owned_temp_dir
-from serving.watcher import ReloadFlag
 
 log = logging.getLogger("serving.server.main")
-
-
-def run_directory() -> Path:
-    """A private directory for this server's agent state, staged models and reload flag."""
-    return owned_temp_dir("serving-run-")
 
 
 def check_port(settings: Settings) -> None:

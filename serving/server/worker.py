@@ -21,12 +21,10 @@ from serving.rest.app import build_app
 from serving.rest.asgi import Asgi
 from serving.rest.front import Front
 from serving.rest.rsgi import Rsgi
+from serving.rundir import AGENT_ENV, RUN_DIR_ENV, ReloadFlag
 from serving.store import ModelStore
 from serving.tempdirs import owned_temp_dir
-from serving.watcher import ReloadFlag, Watcher
-
-RUN_DIR_ENV = "SERVING_RUN_DIRECTORY"  # the master's run directory (agent state, reload flag)
-AGENT_ENV = "SERVING_AGENT"  # "1" when a model agent stages versions for the workers
+from serving.watcher import Watcher
 
 
 def front() -> Front:

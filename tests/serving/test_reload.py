@@ -12,8 +12,8 @@ from serving.registry.health import Backoff
 from serving.registry.staging import set_mlflow_http_defaults
 from serving.rest.admin import admin_blueprint
 from serving.rest.app import create_app
+from serving.rundir import ReloadFlag
 from serving.store import ModelStore
-from serving.watcher import ReloadFlag
 from tests.processes import free_port
 
 TOKEN = "unit-admin-token-9c1e"
