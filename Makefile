@@ -15,7 +15,8 @@ WORKERS ?= 2
 .PHONY: help setup system-deps data train serve test test-fast lint format batch bench clean plots-template
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(HOST)/$(HOST)/; s/$$(PORT)/$(PORT)/' \
+		| awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,7 +43,7 @@ serve: setup ## Train if no champion exists, then serve it on $(HOST):$(PORT)
 system-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: setup system-deps ## Run the whole test suite (real dvc, MLflow, gunicorn, chromium)
+test: setup system-deps ## Run the whole test suite (real dvc, MLflow, Granian, chromium)
 	$(BIN)/pytest
 
 test-fast: setup ## Run the tests that start no processes
