@@ -23,6 +23,11 @@ a name, not a null). Output columns keep the input as read: a CSV's cells come b
 text; Parquet columns keep their Arrow types; a CSV written out as Parquet has its signature
 columns typed by the signature and its other columns as strings.
 
+The training domain. A model that carries its training domain (serving.contract) gets the
+server's rule here too: a required value outside it (Sex 'banana', Pclass 7) makes the row's
+`error`; an optional one (Age -40, Embarked 'X') is scored as unknown and, with the pandas
+engine, counted by column in the sidecar's `out_of_domain`.
+
 Bad input. A missing required column, or an input that does not exist or cannot be read as
 CSV/Parquet, stops the job before anything is written: one line on stderr naming the file and
 the column, exit status 2. A bad row (Pclass "abc", Sex empty, Age "inf") is kept: its

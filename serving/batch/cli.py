@@ -146,6 +146,7 @@ def _run(args: argparse.Namespace) -> int:
             "rows": counts.rows,
             "errors": counts.errors,
             "first_errors": counts.first_errors or [],
+            "out_of_domain": counts.out_of_domain,  # pandas engine: optional values as unknown
             "chunk_size": args.chunk_size if args.engine == "pandas" else None,
             "seconds": round(elapsed, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

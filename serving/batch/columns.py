@@ -8,7 +8,7 @@ the contract's typed rows (the fast path) or as the one frame builder's DataFram
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ class Typed:
     columns: dict[str, np.ndarray]
     nulls: dict[str, np.ndarray]
     errors: np.ndarray  # object: None or "col: message"
+    unknown: dict[str, int] = field(default_factory=dict)  # optional values outside the domain
 
     @property
     def good(self) -> np.ndarray:
@@ -81,6 +82,7 @@ def type_rows(frame: pd.DataFrame, spec: InputSpec) -> Typed:
     """Type `frame`'s signature columns (absent optional columns are all null)."""
     n = len(frame)
     errors: list[list[str] | None] = [None] * n
+    unknown: dict[str, int] = {}
     columns: dict[str, np.ndarray] = {}
     nulls: dict[str, np.ndarray] = {}
     for column in spec.columns:
@@ -97,10 +99,42 @@ def type_rows(frame: pd.DataFrame, spec: InputSpec) -> Typed:
         if column.required and null.any():
             for i in np.flatnonzero(null):
                 errors[i] = [*(errors[i] or []), f"{column.name}: required value is empty"]
+        outside = _outside_domain(values, null | bad, column)
+        if outside.any():  # the contract's rule (serving.contract.apply_domain), row by row
+            if column.required:
+                for i in np.flatnonzero(outside):
+                    message = f"{column.name}: {_shown(values[i])} is outside the model's " \
+                        f"training domain (expected {column.domain.describe()})"  # fmt: skip
+                    errors[i] = [*(errors[i] or []), message]
+            else:
+                values = values.copy()
+                values[outside] = np.nan if column.type.numeric else None
+                unknown[column.name] = int(outside.sum())
+            null = null | outside
         columns[column.name] = values
         nulls[column.name] = null | bad
     messages = np.array([None if e is None else "; ".join(e) for e in errors], dtype=object)
-    return Typed(columns=columns, nulls=nulls, errors=messages)
+    return Typed(columns=columns, nulls=nulls, errors=messages, unknown=unknown)
+
+
+def _outside_domain(values: np.ndarray, missing: np.ndarray, column: Column) -> np.ndarray:
+    """Which present values of a typed column fall outside its training domain."""
+    domain = column.domain
+    if domain is None:
+        return np.zeros(len(values), dtype=bool)
+    outside = np.zeros(len(values), dtype=bool)
+    for i in np.flatnonzero(~missing):
+        value = values[i]
+        if column.type.exact is int:
+            value = int(value)
+        outside[i] = not domain.admits(value)
+    return outside
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def model_frame(typed: Typed, spec: InputSpec, rows: np.ndarray) -> pd.DataFrame:

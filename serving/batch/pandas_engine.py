@@ -85,6 +85,7 @@ def run_pandas(
             typed = type_rows(frame, spec)
             prediction, probability, error = _answers(scorer, typed)
             counts.add_errors(typed.errors, counts.rows + 1)
+            counts.add_unknown(typed.unknown)
             if in_fmt == "parquet":
                 out = table
             elif writer.fmt == "parquet":

@@ -88,6 +88,13 @@ class Counts:
     rows: int = 0
     errors: int = 0
     first_errors: list[str] | None = None
+    out_of_domain: dict[str, int] | None = None  # optional values scored as unknown, by column
+
+    def add_unknown(self, unknown: dict[str, int]) -> None:
+        totals = self.out_of_domain if self.out_of_domain is not None else {}
+        for column, count in unknown.items():
+            totals[column] = totals.get(column, 0) + count
+        self.out_of_domain = totals
 
     def add_errors(self, errors: np.ndarray, first_row: int) -> None:
         bad = np.flatnonzero([e is not None for e in errors])

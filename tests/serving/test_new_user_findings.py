@@ -191,3 +191,19 @@ def test_an_unreachable_registry_is_said_as_such(monkeypatch):
     assert store.poll() == "unreachable"
     assert "the registry is unreachable" in store.reason
     assert store.status()["registry"]["reachable"] is False
+
+
+def test_the_batch_engines_meet_the_same_domain_rule_row_by_row():
+    from serving.batch.columns import type_rows
+
+    chunk = pd.DataFrame(
+        {"Pclass": ["3", "7", "1"], "Sex": ["male", "female", "banana"],
+         "Age": ["-40", "30", ""], "Embarked": ["S", "X", "C"]},
+        dtype=str,
+    )  # fmt: skip
+    typed = type_rows(chunk, SPEC)
+    assert typed.errors[0] is None
+    assert "Pclass: 7 is outside the model's training domain" in typed.errors[1]
+    assert "Sex: 'banana' is outside the model's training domain" in typed.errors[2]
+    assert typed.unknown == {"Age": 1, "Embarked": 1}
+    assert typed.nulls["Age"].tolist() == [True, False, True]
