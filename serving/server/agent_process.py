@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +15,10 @@ from serving.config import Settings
 from serving.registry.health import Backoff
 
 log = logging.getLogger("serving.server.agent_process")
+
+# An agent ended by SIGTERM or SIGINT was stopped on purpose (the server's process group is
+# being stopped): it is not restarted. Any other exit (a crash, SIGKILL) is.
+STOPPED = frozenset({-signal.SIGTERM, -signal.SIGINT})
 
 
 class AgentProcess:
@@ -48,6 +53,8 @@ class AgentProcess:
                 process = self.process
                 if process is None or process.poll() is None:
                     continue
+                if process.returncode in STOPPED:  # stopped on purpose (the server is stopping)
+                    return
                 delay = backoff.next()
                 log.warning("the model agent exited (%s); restarting in %.0f s",
                             process.returncode, delay)  # fmt: skip

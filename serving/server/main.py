@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -62,6 +63,15 @@ def watch_workers(stop: threading.Event) -> None:
         known = alive
 
 
+def _default_signals_in_child() -> None:
+    """A worker forked by the master starts with SIGTERM's default action: the master's handler
+    it inherits would swallow a SIGTERM that comes before the worker installs its own (a server
+    stopped just as it replaces a worker), and the master would wait for a worker that never
+    stops. The HTTP server installs the worker's graceful handlers once its app is built."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(argv)
     configure_logging(settings.log_level)
@@ -77,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         agent = AgentProcess(settings, directory)
         agent.start()
         os.environ[AGENT_ENV] = "1"
+    os.register_at_fork(after_in_child=_default_signals_in_child)
     server = granian_server(settings)
     stop = threading.Event()
     threading.Thread(target=watch_workers, args=(stop,), name="worker-watch", daemon=True).start()

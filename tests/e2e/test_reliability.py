@@ -270,9 +270,17 @@ def test_registry_down_at_start_then_back_then_down_again(serve, registered_mode
     uri = f"http://127.0.0.1:{port}"
     with serve(uri, ready_path="/health", reload_interval=INTERVAL, load_retry_seconds=0.5,
                load_retry_max_seconds=2) as server:  # fmt: skip
-        down = requests.get(server.url + "/ready", timeout=10)
-        assert down.status_code == 503
-        assert "unreachable" in down.json()["reason"]
+        # until the agent's first poll, the worker says it waits for the agent; then, why
+        reasons = []
+        for _ in range(60):
+            down = requests.get(server.url + "/ready", timeout=10)
+            assert down.status_code == 503
+            reasons.append(down.json()["reason"])
+            if "unreachable" in reasons[-1]:
+                break
+            time.sleep(0.25)
+        assert "the registry is unreachable" in reasons[-1], reasons
+        assert all("waiting for the model agent" in r for r in reasons[:-1]), reasons
         time.sleep(4)  # a few retries: the server stays up, no crash loop
         assert server.process.poll() is None
         assert requests.get(server.url + "/health", timeout=10).status_code == 200
