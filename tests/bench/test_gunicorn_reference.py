@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.gunicorn_reference import exit_code, options, parse, post_worker_init, worker_exit
+from bench.servers import servers
 from serving.config import Settings
 from serving.server.agent_process import AgentProcess
 
@@ -51,3 +52,11 @@ def test_the_bench_flags_over_the_serving_variables(monkeypatch: pytest.MonkeyPa
     settings = parse(["--model-uri", "models:/titanic/2", "--port", "5071", "--workers", "3"])
     assert (settings.model_uri, settings.port, settings.workers) == ("models:/titanic/2", 5071, 3)
     assert settings.log_level == "warning"
+
+
+def test_the_reference_row_runs_this_launcher_on_the_same_model_and_workers_as_ours():
+    ours, reference, *_ = servers("models:/titanic/2", 2)
+    assert reference.kind == "reference" and "2 sync workers" in reference.name
+    argv = reference.command(5071)
+    assert argv[1:3] == ["-m", "bench.gunicorn_reference"]
+    assert argv[3:] == ours.command(5071)[3:]  # the same --model-uri, --host, --port, --workers
