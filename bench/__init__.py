@@ -1,5 +1,6 @@
-"""`make bench`: this server against today's gunicorn server, the front matrix (each HTTP server
-it could run on, with a no-op app and with its app), `mlflow models serve`, MLServer and BentoML.
+"""`make bench`: this server against the gunicorn front it had before, the front matrix (each
+HTTP server it could run on, with a no-op app and with its app), `mlflow models serve`, MLServer
+and BentoML.
 
 `python -m bench.run` is the benchmark (its modules: servers and fronts, what runs; load, the
 cases and wrk; stall and slow, the slow-client case; goals; report; noop_app, the no-op apps);

@@ -1,12 +1,14 @@
 """The goals a run is judged by: ratios of this server's figures to its peers', all from one run.
 
-Against today's gunicorn server (the front's goals): 3x its requests per second at 32
-connections with a p99 of at most 10 ms and no errors, 2x its rows per second at 100 rows, a p50
-at one connection no worse than its own (within P50_MARGIN, for noise), a cold start no slower
-and no more memory (RSS and PSS of all processes); with 1,000 stalled clients a p99 of at most
-20 ms and no errors while all 1,000 stay open. Shown beside them, not judged: the share of the
-stack's no-op ceiling (Granian RSGI) this server reaches, and how today's server fares with the
-stalled clients (it is expected to fail: its two sync workers block on them).
+Against the gunicorn front the server had before (bench/gunicorn_reference.py: the same app,
+model and agent under 2 gunicorn sync workers; the front's goals): 3x its requests per second
+at 32 connections with a p99 of at most 10 ms and no errors, 2x its rows per second at 100
+rows, a p50 at one connection no worse than its own (within P50_MARGIN, for noise), a cold
+start no slower and no more memory (RSS and PSS of all processes); with 1,000 stalled clients a
+p99 of at most 20 ms and no errors while all 1,000 stay open. Shown beside them, not judged:
+the share of the stack's no-op ceiling (Granian RSGI) this server reaches, and how the gunicorn
+front fares with the stalled clients (it is expected to fail: its two sync workers block on
+them).
 
 Against `mlflow models serve` (its best variant): 20x the requests per second and 1/20 of the
 p99 at 32 connections, 10x the rows per second at 100 rows, 1/5 of the p50 at one connection, a
@@ -23,7 +25,7 @@ from bench.fronts import CEILING, NOOP
 from bench.load import CASES, ServerResult
 from bench.slow import SlowClients
 
-P50_MARGIN = 0.10  # the p50 at one connection may be this much above today's: wrk's noise here
+P50_MARGIN = 0.10  # the p50 at one connection may be this much above the reference's: wrk's noise
 P99_MS = 10.0  # the p99 at 32 connections, at most
 SLOW_P99_MS = 20.0  # the p99 at 32 connections with the stalled clients, at most
 
@@ -164,14 +166,14 @@ def _goal(
 
 
 def front_goals(
-    ours: ServerResult, today: ServerResult, ceiling: ServerResult | None
+    ours: ServerResult, reference: ServerResult, ceiling: ServerResult | None
 ) -> list[Goal]:
-    """The front's goals against today's gunicorn server, and the share of the no-op ceiling."""
+    """The front's goals against the gunicorn front, and the share of the no-op ceiling."""
     one, many, big = (c.name for c in CASES)
-    peer = today.server
-    mine32, theirs32 = ours.case(many), today.case(many)
-    rows, their_rows = ours.case(big).rows_per_s, today.case(big).rows_per_s
-    p50, their_p50 = ours.case(one).p50_ms, today.case(one).p50_ms
+    peer = reference.server
+    mine32, theirs32 = ours.case(many), reference.case(many)
+    rows, their_rows = ours.case(big).rows_per_s, reference.case(big).rows_per_s
+    p50, their_p50 = ours.case(one).p50_ms, reference.case(one).p50_ms
     out = [
         _goal(
             "req/s, 1 row, 32 conns",
@@ -215,7 +217,7 @@ def front_goals(
         ("peak RSS MiB (all processes)", "peak_rss_mib", "no more"),
         ("peak PSS MiB (all processes)", "peak_pss_mib", "no more"),
     ):
-        mine, theirs = getattr(ours, attr), getattr(today, attr)
+        mine, theirs = getattr(ours, attr), getattr(reference, attr)
         out.append(_goal(name, peer, mine, theirs, target, mine <= theirs, lower=True))
     if ceiling is not None:
         share = "share of the no-op ceiling, req/s, 1 row, 32 conns"
@@ -224,9 +226,9 @@ def front_goals(
     return out
 
 
-def slow_goals(ours: SlowClients, today: SlowClients | None) -> list[Goal]:
+def slow_goals(ours: SlowClients, reference: SlowClients | None) -> list[Goal]:
     """With the stalled clients: ours at most SLOW_P99_MS at p99, no errors (wrk's or the
-    probe's), all of them open throughout; today's server's figures beside it, not judged."""
+    probe's), all of them open throughout; the gunicorn front's figures beside it, not judged."""
     seen, held, probe = ours.measurement, ours.held, ours.probe
     out = [
         _goal(
@@ -242,10 +244,10 @@ def slow_goals(ours: SlowClients, today: SlowClients | None) -> list[Goal]:
             lower=True,
         )
     ]
-    if today is not None:
-        theirs, probed = today.measurement, today.probe
+    if reference is not None:
+        theirs, probed = reference.measurement, reference.probe
         peer = (
-            f"{today.server} ({theirs.errors:,} wrk errors; probe: {probed.answered} of "
+            f"{reference.server} ({theirs.errors:,} wrk errors; probe: {probed.answered} of "
             f"{probed.sent} answered, {probed.timeouts} timeouts)"
         )
         out.append(
@@ -254,7 +256,7 @@ def slow_goals(ours: SlowClients, today: SlowClients | None) -> list[Goal]:
                 peer,
                 seen.req_per_s,
                 theirs.req_per_s,
-                "shown (today's is expected to fail)",
+                "shown (the gunicorn front is expected to fail)",
                 None,
                 lower=False,
             )
@@ -270,14 +272,14 @@ def ceiling_of(results: list[ServerResult]) -> ServerResult | None:
 def judge(
     results: list[ServerResult], peers: Collection[str], slow: Collection[SlowClients] = ()
 ) -> list[Goal]:
-    """Every goal of a run whose first result is this server's: `front_goals` against today's
-    gunicorn server (kind "reference") and `slow_goals` if they ran, `goals` against the
+    """Every goal of a run whose first result is this server's: `front_goals` against the
+    gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
     `mlflow` results, then `ahead_of` each result whose kind is one of `peers`."""
     ours, *others = results
     targets = []
-    today = next((r for r in others if r.kind == "reference"), None)
-    if today is not None:
-        targets += front_goals(ours, today, ceiling_of(results))
+    reference = next((r for r in others if r.kind == "reference"), None)
+    if reference is not None:
+        targets += front_goals(ours, reference, ceiling_of(results))
     mine = next((s for s in slow if s.kind == ours.kind), None)
     if mine is not None:
         targets += slow_goals(mine, next((s for s in slow if s.kind == "reference"), None))

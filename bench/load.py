@@ -183,7 +183,7 @@ def started(server: Server, env: dict[str, str], log: Path, probe: bytes) -> Ite
         base + server.ready_path,
         log=log,
         env={**env, **server.env(port)},
-        cwd=server.cwd,
+        cwd=ROOT,
         timeout=180,
         check=answering(server, base, probe),
         interval=0.05,

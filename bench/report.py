@@ -74,7 +74,7 @@ def _matrix_row(
 
 def matrix_lines(results: Sequence[ServerResult]) -> list[str]:
     """The front matrix: a row per front, its no-op and model figures side by side; then this
-    server and today's (from the main table) for comparison; then the commands."""
+    server and the gunicorn front (from the main table) for comparison; then the commands."""
     rows = {(r.front, r.app): r for r in results if r.kind == "front"}
     if not rows:
         return []

@@ -1,15 +1,15 @@
-"""Benchmark this server against today's gunicorn server, the front matrix, `mlflow models serve`,
-MLServer and BentoML on one version.
+"""Benchmark this server against the gunicorn front it had before, the front matrix, `mlflow
+models serve`, MLServer and BentoML on one version.
 
     python -m bench.run [--without mlserver] [--without bentoml] [--seconds 15]
                         [--front-seconds 8] [--stalled 1000] [--soak 100000]
 
 `make bench` runs this. It pins the model URI's alias to its version, bakes that version into a
-directory (`python -m serving.bake`, for the front matrix) and extracts today's gunicorn server
-from git history (bench/servers.py); starts every server of bench/servers.py in turn on that
+directory (`python -m serving.bake`, for the front matrix); starts every server of
+bench/servers.py (the gunicorn front among them: bench/gunicorn_reference.py) in turn on that
 version and drives each through the load cases of bench/load.py; runs the front matrix of
 bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
-this server and today's; soaks this server; judges the goals of bench/goals.py and writes
+this server and the gunicorn front; soaks this server; judges the goals of bench/goals.py and writes
 bench/report.py's report (Markdown, JSON and a PNG under bench/results/, the Markdown on stdout
 too). It exits 1 if a judged goal is missed, the soak fails or a server with a model answers the
 100-row request with other labels than ours.
@@ -32,7 +32,7 @@ from bench.fronts import NOOP, matrix
 from bench.goals import all_met, judge
 from bench.load import CASES, FRONT_CASES, ServerResult, measure, soak
 from bench.report import write
-from bench.servers import BIN, PEER_BIN, PEERS, ROOT, extract_reference, servers, with_args
+from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, with_args
 from bench.slow import SlowClients, slow_clients
 from bench.stall import ensure_fd_limit
 
@@ -52,7 +52,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--front-seconds", type=int, default=8, help="wrk duration of each front matrix case"
     )
     parser.add_argument(
-        "--workers", type=int, default=2, help="workers of this server, today's and each front"
+        "--workers",
+        type=int,
+        default=2,
+        help="workers of this server, the gunicorn front and each front of the matrix",
     )
     parser.add_argument(
         "--stalled", type=int, default=1000, help="stalled connections in the slow-client case"
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             pinned, dst_path=f"{tmp}/model", tracking_uri=uri, registry_uri=uri
         )
         baked = bake(pinned, env, work / "baked")
-        lineup = servers(pinned, args.workers, extract_reference(work))
+        lineup = servers(pinned, args.workers)
         for peer, make_server in PEERS.items():
             if peer not in args.without:
                 lineup.append(make_server(Path(model_dir), work, os.cpu_count() or 1))
@@ -137,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         for server in matrix(baked, work, args.workers):
             cases = FRONT_CASES[server.app]
             results.append(measure(server, env, bodies, args.front_seconds, work, cases))
-        ours, today = lineup[0], lineup[1]
+        ours, reference = lineup[0], lineup[1]
         print(f"bench: slow clients, {args.stalled:,} stalled connections", flush=True)
         timeouts = ("--header-timeout", str(STALL_TIMEOUT), "--body-timeout", str(STALL_TIMEOUT))
-        for server in (with_args(ours, *timeouts), today):
+        for server in (with_args(ours, *timeouts), reference):
             slow.append(
                 slow_clients(server, env, bodies[1], args.seconds, work, stalled=args.stalled)
             )

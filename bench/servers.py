@@ -1,9 +1,10 @@
 """The servers the bench runs, each as a `Server`: its command, ready and predict paths, its
 request body for a set of rows and how to read labels back from its answer.
 
-This server (`python -m serving`: Granian, RSGI, the model agent), today's gunicorn server (the
-same command run from the `serving` package of commit d61467a, the last before the front
-changed, extracted from git history), `mlflow models serve` (1 and 2 workers), and two peers
+This server (`python -m serving`: Granian, RSGI, the model agent), the gunicorn front it had
+before the front changed (bench/gunicorn_reference.py: gunicorn's master, the model agent and
+sync workers serving the same app on the same model), `mlflow models serve` (1 and 2 workers),
+and two peers
 with adaptive batching and one worker per core, each run from a venv of its own (.venv-mlserver,
 .venv-bentoml, pinned by bench/*.lock) on the version's downloaded model directory: MLServer 1.7
 (its MLflow runtime) and BentoML 1.4 (bench/bentoml_service.py). The front matrix (the HTTP
@@ -13,10 +14,7 @@ bench/fronts.py. Every server gets the same rows in its own request format.
 
 from __future__ import annotations
 
-import io
 import json
-import subprocess
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,7 +27,6 @@ from bench.processes import free_port
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 PEER_BIN = {"mlserver": ROOT / ".venv-mlserver" / "bin", "bentoml": ROOT / ".venv-bentoml" / "bin"}
-REFERENCE_COMMIT = "d61467a"  # the last commit whose `python -m serving` ran gunicorn
 
 
 def contract_body(frame: pd.DataFrame) -> bytes:
@@ -50,7 +47,6 @@ class Server:
     predict_path: str = "/predict"
     body: Callable[[pd.DataFrame], bytes] = contract_body
     env: Callable[[int], dict[str, str]] = lambda port: {}  # what the port needs, besides argv
-    cwd: Path = ROOT
     front: str = ""  # in the front matrix: the HTTP server and interface ("Granian RSGI")
     app: str = ""  # in the front matrix: "no-op" or "model"
 
@@ -166,46 +162,24 @@ def bentoml(model_dir: Path, workdir: Path, workers: int) -> Server:
     )
 
 
-def extract_reference(workdir: Path) -> Path:
-    """The `serving` package of REFERENCE_COMMIT extracted from git history into a directory of
-    `workdir`; that directory (run `python -m serving` in it to run today's gunicorn server)."""
-    done = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", REFERENCE_COMMIT, "serving"],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"bench: cannot extract today's gunicorn server (commit {REFERENCE_COMMIT}; "
-            f"a clone with its history is needed): {done.stderr.decode(errors='replace')}"
-        )
-    target = workdir / f"reference-{REFERENCE_COMMIT}"
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(target, filter="data")
-    if not (target / "serving" / "server" / "gunicorn.py").exists():
-        raise RuntimeError(f"bench: commit {REFERENCE_COMMIT}'s serving/ runs no gunicorn")
-    return target
-
-
-def servers(model_uri: str, workers: int, reference_dir: Path) -> list[Server]:
-    """This server first (every other is compared with it), then today's gunicorn server (run
-    from `reference_dir`, made by `extract_reference`), then `mlflow models serve` with 1 and 2
-    workers; `workers` is ours and the reference's."""
-    argv = venv_command("python", "-m", "serving", "--model-uri", model_uri, workers=workers)
+def servers(model_uri: str, workers: int) -> list[Server]:
+    """This server first (every other is compared with it), then the gunicorn front it had
+    before (bench/gunicorn_reference.py), then `mlflow models serve` with 1 and 2 workers;
+    `workers` is ours and the reference's."""
     ours = Server(
         name=f"this server ({workers} workers)",
         kind="ours",
-        command=argv,
+        command=venv_command("python", "-m", "serving", "--model-uri", model_uri, workers=workers),
         labels=prediction,
     )
     reference = Server(
-        name=f"today's gunicorn server ({REFERENCE_COMMIT}, {workers} sync workers)",
+        name=f"gunicorn front (the server before the front change: {workers} sync workers, "
+        "same app, model and agent)",
         kind="reference",
-        command=argv,
+        command=venv_command(
+            "python", "-m", "bench.gunicorn_reference", "--model-uri", model_uri, workers=workers
+        ),
         labels=prediction,
-        # python -m puts the cwd first on sys.path; PYTHONPATH too, in case PYTHONSAFEPATH is set
-        env=lambda port: {"PYTHONPATH": str(reference_dir)},
-        cwd=reference_dir,
     )
     theirs = [
         Server(
