@@ -212,7 +212,9 @@ def register(paths: Paths, params: Params) -> dict[str, Any]:
     tags = lineage_tags(paths.root, paths.raw_dvc_file)
 
     with mlflow.start_run(tags={**tags, "model_family": params.train.model}) as run:
-        mlflow.log_params({f"{stage}.{key}": value for stage, block in params.model_dump().items()
+        # named as in params.yaml (`register.*`, the alias of Params.registry)
+        mlflow.log_params({f"{stage}.{key}": value
+                           for stage, block in params.model_dump(by_alias=True).items()
                            for key, value in block.items()})  # fmt: skip
         mlflow.log_metrics({**details, **headline})  # every metric, the intervals included
         log_datasets(paths, {"train": train, "validation": valid})
