@@ -29,7 +29,8 @@ from serving.model.onnx_format import CHECK, ONNX_PATH, PROBA_TOLERANCE
 from training import flavor
 from training.config import REPO_ROOT
 from training.pyfunc_loader import RUNTIME_DIR
-from training.schema import TARGET
+from training.schema import DOMAIN, TARGET
+from training.signature import INPUT_SCHEMA
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +239,24 @@ def _npy(array: np.ndarray) -> bytes:
     out = io.BytesIO()
     np.save(out, array, allow_pickle=True)
     return out.getvalue()
+
+
+def test_the_registered_model_carries_the_training_domain(registry_env) -> None:
+    """MLmodel's `metadata: {domain: ...}`, as a server reads it from a registered version."""
+    local = mlflow.artifacts.download_artifacts(
+        f"models:/{registry_env.name}/{registry_env.version}/MLmodel"
+    )
+    domain = yaml.safe_load(Path(local).read_text())["metadata"]["domain"]
+    assert domain == DOMAIN
+    assert domain["Pclass"] == {"values": [1, 2, 3]}
+    assert domain["Sex"] == {"values": ["male", "female"]}
+    assert domain["Embarked"] == {"values": ["C", "Q", "S"]}
+    assert domain["Age"] == {"min": 0, "max": 120} and domain["Fare"] == {"min": 0}
+    assert domain["SibSp"] == domain["Parch"] == {"min": 0, "max": 20}
+    assert set(domain) <= set(INPUT_SCHEMA.input_names())
+    assert not set(domain) & {"Name", "Cabin", "Ticket", "PassengerId"}
+    for entry in domain.values():
+        assert set(entry) in ({"values"}, {"min"}, {"max"}, {"min", "max"})
 
 
 def test_the_fast_flavor_requires_onnxruntime_pinned(champion_dir) -> None:
