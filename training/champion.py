@@ -37,14 +37,10 @@ def ensure_champion(paths: Paths) -> str:
     if version is not None:
         return version
     print("champion: none registered yet; training with `dvc repro`", flush=True)
-    subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=paths.root, check=True)
+    _repro(paths)
     version = champion_version(paths)
     if version is None:  # the pipeline was cached: this registry has never seen the model
-        subprocess.run(
-            [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "register"],
-            cwd=paths.root,
-            check=True,
-        )
+        _repro(paths, "--force", "--single-item", "register")
         version = champion_version(paths)
     if version is None:
         sys.exit(
@@ -53,6 +49,27 @@ def ensure_champion(paths: Paths) -> str:
             "registers a candidate only: commit first, or set register.allow_uncommitted_champion)"
         )
     return version
+
+
+# DVC ends every repro that ran a stage with this hint; the project's remote is read-only (the
+# raw CSVs only), so the hint would send a new user to a push that must not happen.
+_PUSH_HINT = "Use `dvc push` to send your updates to remote storage."
+
+
+def _repro(paths: Paths, *args: str) -> None:
+    """Run `dvc repro` in the repo, its output passed through line by line without the push hint."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", *args],
+        cwd=paths.root,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() != _PUSH_HINT:
+                print(line, end="", flush=True)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
 
 
 def set_champion(paths: Paths, version: str) -> str | None:

@@ -85,6 +85,7 @@ def test_ensure_champion_forces_register_when_the_pipeline_is_cached(team, tmp_p
     assert "champion: none registered yet" in output
     assert "Running stage 'register'" in output
     assert "Running stage 'train'" not in output
+    assert "dvc push" not in output  # the remote is read-only: no hint to push to it
     assert done.stdout.strip().endswith("champion: version 1")
     client = MlflowClient(tracking_uri=fresh)
     assert str(client.get_model_version_by_alias("titanic", "champion").version) == "1"
