@@ -24,7 +24,7 @@ from flask import Blueprint, Response
 from serving.config import Settings
 from serving.contract import Column, InputSpec
 from serving.rest.errors import json_response
-from serving.store import ModelStore
+from serving.store import Stores
 
 STATIC = Path(__file__).with_name("openapi.json")
 
@@ -125,14 +125,14 @@ def build_document(
     return document
 
 
-def openapi_blueprint(store: ModelStore, settings: Settings) -> Blueprint:
+def openapi_blueprint(stores: Stores, settings: Settings) -> Blueprint:
     """`GET /openapi.json`: this document, for the model being served now."""
     openapi = Blueprint("openapi", __name__)
     cache: dict[str, Any] = {}
 
     @openapi.get("/openapi.json")
     def document() -> Response:
-        model = store.current
+        model = stores.default.current
         if cache.get("model", ...) is not model:
             spec = model.spec if model is not None else None
             examples = model.probe_rows if model is not None else ()
