@@ -28,6 +28,7 @@ from flask import Blueprint, Response, g, request
 
 from serving.contract import Batch, InputSpec, out_of_domain, require_rows
 from serving.errors import ApiError
+from serving.jsonio import loads_allowing_nan
 from serving.metrics import Recorder
 from serving.model.loaded import LoadedModel
 from serving.rest.hooks import READ_SECONDS
@@ -116,7 +117,8 @@ def plain_model(model: LoadedModel) -> Any:
 
 
 def decode_body(raw: bytes) -> Any:
-    """A JSON body, or a 400 (BAD_REQUEST, as MLflow's `_decode_json_input` answers)."""
+    """A JSON body (NaN tokens read as MLflow's `json.loads` reads them), or a 400
+    (BAD_REQUEST, as MLflow's `_decode_json_input` answers)."""
     if not raw.strip():
         raise ApiError(
             "bad_request",
@@ -125,7 +127,7 @@ def decode_body(raw: bytes) -> Any:
             error_code="BAD_REQUEST",
         )
     try:
-        return orjson.loads(raw)
+        return loads_allowing_nan(raw)  # MLflow's own client sends NaN for a missing number
     except orjson.JSONDecodeError as exc:
         raise ApiError(
             "bad_request",
