@@ -25,6 +25,7 @@ from serving.rest.openapi import openapi_blueprint
 from serving.rest.predict import predict_blueprint
 from serving.rest.predict_lane import PredictLane, WsgiLane
 from serving.rest.probes import probes_blueprint
+from serving.rest.v2 import v2_blueprint
 from serving.rundir import ReloadFlag
 from serving.store import ModelStore, Stores, as_stores
 
@@ -47,6 +48,7 @@ def build_app(
     app.register_blueprint(probes_blueprint(stores, settings.reload_interval))
     app.register_blueprint(predict_blueprint(stores, settings.max_rows, recorder))
     app.register_blueprint(invocations_blueprint(stores, settings.max_rows, recorder))
+    app.register_blueprint(v2_blueprint(stores, settings.max_rows, recorder))
     app.register_blueprint(admin_blueprint(stores, reload_flag))
     app.register_blueprint(openapi_blueprint(stores, settings))
     app.register_blueprint(docs_blueprint())

@@ -8,9 +8,10 @@ a way to read the body. The body is awaited without holding a thread, within `--
 its own) and `--max-body-bytes` (413, refused from Content-Length before a byte is read). A
 slow or stalled client therefore costs a coroutine, never a worker. Then:
 
-- POST /predict's common case (serving.rest.predict_lane) is answered on the event loop when
-  its body is small (one passenger costs a fraction of a millisecond), or in the worker's
-  thread pool when it is large, so a big batch never holds up the worker's other connections;
+- POST /predict's common case, and V2 infer's (serving.rest.predict_lane), is answered on the
+  event loop when its body is small (one passenger costs a fraction of a millisecond), or in
+  the worker's thread pool when it is large, so a big batch never holds up the worker's other
+  connections;
 - everything else goes to the Flask app (every endpoint, every error answer) in the thread
   pool, as a WSGI request with the buffered body (the environ is built by a2wsgi).
 
@@ -51,6 +52,11 @@ WATCH_TICK = 0.25  # seconds between the body watchdog's sweeps
 
 Headers = list[tuple[str, str]]
 ReadBody = Callable[[int], Awaitable[bytes]]  # read(limit) -> the whole body
+
+
+def time_limited(path: str) -> bool:
+    """The prediction endpoints, V2's infer among them, answer 504 past --request-timeout."""
+    return path in TIME_LIMITED or (path.startswith("/v2/models/") and path.endswith("/infer"))
 
 
 class Disconnected(Exception):
@@ -172,12 +178,11 @@ class Front:
         read = time.perf_counter() - request.started
         if self.lane.takes(request.method, request.path, request.query, request.content_type):
             alias = request.header("x-model-alias")
+            rid, path = request.request_id, request.path
             if len(body) <= INLINE_BYTES:
-                answer = self.lane.answer(body, request.request_id, alias)
+                answer = self.lane.answer(body, rid, alias, path)
             else:
-                answer = await self._in_pool(
-                    request, self.lane.answer, body, request.request_id, alias
-                )
+                answer = await self._in_pool(request, self.lane.answer, body, rid, alias, path)
                 if isinstance(answer, Reply):  # timed out
                     return answer
             if answer is not None:
@@ -215,7 +220,7 @@ class Front:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.pool, function, *args)
         limit = self.settings.request_timeout
-        if limit <= 0 or request.path not in TIME_LIMITED:
+        if limit <= 0 or not time_limited(request.path):
             return await future
         try:
             async with asyncio.timeout(limit):

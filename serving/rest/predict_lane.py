@@ -1,4 +1,5 @@
-"""POST /predict's common case, answered below Flask.
+"""POST /predict's common case, and the V2 infer request's (POST /v2/models/{name}/infer, JSON
+tensors), answered below Flask.
 
 Flask's request and response objects, contexts, routing and hooks cost about as much per request
 as the model itself on the fast path. `PredictLane.answer` takes a POST /predict that has no
@@ -32,7 +33,9 @@ from serving.request_log import request_id
 from serving.rest.answers import answer_headers, predict_answer
 from serving.rest.hooks import account
 from serving.rest.requests import PLAIN_JSON_HEADERS
+from serving.rest.v2 import INFER_RULE
 from serving.store import Stores
+from serving.v2.infer import infer, served_name
 
 PATH = "/predict"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -61,15 +64,23 @@ class PredictLane:
     def takes(self, method: str, path: str, query: str | bytes, content_type: str) -> bool:
         """Is this request's head one the lane may answer (the body decides the rest)?"""
         return (
-            path == PATH
-            and method == "POST"
+            method == "POST"
             and not query
             and content_type in PLAIN_JSON_HEADERS
             and self.stores.default.current is not None
+            and (path == PATH or path == self.v2_path())
         )
 
-    def answer(self, raw: bytes, sent_request_id: str, alias: str | None = None) -> Answer | None:
+    def v2_path(self) -> str:
+        """The V2 infer path of the default model (a version path goes to Flask)."""
+        return f"/v2/models/{served_name(self.stores)}/infer"
+
+    def answer(
+        self, raw: bytes, sent_request_id: str, alias: str | None = None, path: str = PATH
+    ) -> Answer | None:
         """The answer to a body the lane takes, or None: Flask answers it."""
+        if path != PATH:
+            return self._v2(raw, sent_request_id, path)
         try:
             store = self.stores.by_alias(alias)
         except ApiError:
@@ -103,6 +114,33 @@ class PredictLane:
         stages = (decoded - began, validated - decoded, predicted - validated,
                   time.perf_counter() - predicted)  # fmt: skip
         return Answer(200, headers, payload, rid, version, labels, stages)
+
+    def _v2(self, raw: bytes, sent_request_id: str, path: str) -> Answer | None:
+        """A V2 infer request of JSON tensors for the default model (serving.v2.infer)."""
+        model = self.stores.default.current
+        if model is None or not 0 < len(raw) <= self.max_body_bytes:
+            return None
+        began = time.perf_counter()
+        try:
+            body = orjson.loads(raw)  # NaN tokens, binary tensors: Flask reads those
+            decoded = time.perf_counter()
+            done = infer(model, body, self.max_rows)
+        except (orjson.JSONDecodeError, ApiError):
+            return None
+        if done.unknown:
+            self.recorder.out_of_domain(INFER_RULE, done.unknown)
+        show_model(model.info)
+        rid = request_id(sent_request_id)
+        encoding = time.perf_counter()
+        payload = orjson.dumps(done.answer)
+        headers = [
+            ("content-type", "application/json"),
+            ("content-length", str(len(payload))),
+            *answer_headers(rid, done.version),
+        ]
+        stages = (decoded - began, *done.stages, time.perf_counter() - encoding)
+        return Answer(200, headers, payload, rid, done.version, done.labels, stages,
+                      endpoint=INFER_RULE, path=path)  # fmt: skip
 
     def account(self, answer: Answer, started: float, read: float | None = None) -> None:
         """The access-log line and metrics of an answer that was sent (`read`: the seconds its
@@ -146,7 +184,8 @@ class WsgiLane:
         raw = environ["wsgi.input"].read(int(length))
         read = time.perf_counter() - started
         alias = environ.get("HTTP_X_MODEL_ALIAS") or None
-        answer = self.lane.answer(raw, environ.get("HTTP_X_REQUEST_ID", ""), alias)
+        rid = environ.get("HTTP_X_REQUEST_ID", "")
+        answer = self.lane.answer(raw, rid, alias, environ.get("PATH_INFO", PATH))
         if answer is None:
             environ["wsgi.input"] = io.BytesIO(raw)
             environ["CONTENT_LENGTH"] = str(len(raw))
