@@ -15,7 +15,6 @@ carries the JSON header's length in `Inference-Header-Content-Length`.
 from __future__ import annotations
 
 import time
-from importlib import metadata as package_metadata
 
 from flask import Blueprint, Response, g, request
 
@@ -54,19 +53,12 @@ def decode_header(raw: bytes) -> object:
         raise bad(f"the request body is not valid JSON: {exc}") from None
 
 
-def server_version() -> str:
-    try:
-        return package_metadata.version("titanic-serving")
-    except package_metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def v2_blueprint(stores: Stores, max_rows: int, recorder: Recorder) -> Blueprint:
     v2 = Blueprint("v2", __name__)
 
     @v2.get("/v2")
     def server() -> Response:
-        return json_response(server_metadata(server_version()))
+        return json_response(server_metadata())
 
     @v2.get("/v2/health/live")
     def live() -> Response:

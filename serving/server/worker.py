@@ -3,7 +3,8 @@
 `rsgi_app()` (Granian's factory target under `python -m serving`) and `asgi_app()` (for any ASGI
 server) read the settings the master exported (SERVING_* variables), build the worker's stores
 (one per served alias, reading what the model agent stages, or a baked directory), load the
-staged versions, build the Flask app and the front around it, and start a watcher per store.
+staged versions, build the Flask app and the front around it, start a watcher per store, and
+(with --grpc-port) the V2 gRPC listener on the same stores (serving.server.grpc_listener).
 They run after the fork, never in the master. Started by another process manager, without
 `python -m serving`'s run directory, a worker serves a model directory (`SERVING_MODEL_URI`)
 or resolves the registry itself, with a reload flag of its own.
@@ -22,6 +23,7 @@ from serving.rest.asgi import Asgi
 from serving.rest.front import Front
 from serving.rest.rsgi import Rsgi
 from serving.rundir import AGENT_ENV, RUN_DIR_ENV, ReloadFlag
+from serving.server.grpc_listener import start_grpc
 from serving.store import Stores
 from serving.tempdirs import owned_temp_dir
 from serving.watcher import Watcher
@@ -39,6 +41,7 @@ def front() -> Front:
     flask_app, lane = build_app(settings, stores, flag)
     for store in stores:
         Watcher.from_settings(store, flag, settings).start()
+    start_grpc(settings, stores, lane.recorder)  # --grpc-port: V2 over gRPC, same stores
     gc.freeze()  # what is loaded now lives as long as the worker: keep the collector off it
     return Front(flask_app.wsgi_app, lane, stores, settings)
 

@@ -10,6 +10,7 @@ KINDS) and the server's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from importlib import metadata as package_metadata
 from typing import Any
 
 from serving.contract import InputSpec
@@ -71,5 +72,10 @@ def model_metadata(
     }
 
 
-def server_metadata(version: str) -> dict[str, Any]:
+def server_metadata() -> dict[str, Any]:
+    """The server's name, its package's version, the protocol extensions it speaks."""
+    try:
+        version = package_metadata.version(SERVER_NAME)
+    except package_metadata.PackageNotFoundError:
+        version = "unknown"
     return {"name": SERVER_NAME, "version": version, "extensions": ["binary_tensor_data"]}

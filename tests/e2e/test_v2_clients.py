@@ -1,8 +1,9 @@
-"""The Open Inference Protocol (V2) with its real client library against a real server
-process: Triton's `tritonclient.http` (KServe's own SDK, `kserve`, cannot be installed beside
-this project's pins: it requires pandas<3 and psutil<6). For all 418 rows of test.csv the V2
-answers equal /predict's, in the tensor form (the client's default binary tensors) and in the
-pandas form (`content_type: pd`, JSON, shape [rows, 1])."""
+"""The Open Inference Protocol (V2) with its real client libraries against a real server
+process: Triton's `tritonclient.http`, and `tritonclient.grpc` on --grpc-port (KServe's own
+SDK, `kserve`, cannot be installed beside this project's pins: it requires pandas<3 and
+psutil<6). For all 418 rows of test.csv the V2 answers equal /predict's, in the tensor form
+(the clients' raw binary tensors) and in the pandas form (`content_type: pd`, shape [rows, 1];
+over HTTP as JSON, where rapidjson writes a missing number as NaN)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
+
+from tests.processes import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +27,13 @@ NUMPY = {"BYTES": np.object_, "FP64": np.float64, "FP32": np.float32, "INT64": n
 
 
 @pytest.fixture(scope="module")
-def server(serve, registered_model):
-    with serve(registered_model.tracking_uri, workers=2) as server:
+def grpc_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def server(serve, registered_model, grpc_port):
+    with serve(registered_model.tracking_uri, workers=2, grpc_port=grpc_port) as server:
         yield server
 
 
@@ -103,3 +112,66 @@ def test_the_http_client_gets_errors_that_name_the_column(http, raw_test):
     with pytest.raises(InferenceServerException) as unknown:
         http.infer("other", inputs)
     assert unknown.value.status() == "404" and "'titanic'" in unknown.value.message()
+
+
+# -- gRPC ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def grpc(server, grpc_port):
+    client = triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+    yield client
+    client.close()
+
+
+def grpc_inputs(frame, metadata, pandas_form: bool) -> list[triton_grpc.InferInput]:
+    inputs = []
+    for spec in metadata["inputs"]:
+        data = column(frame, spec["name"], spec["datatype"])
+        if pandas_form:
+            data = data.reshape(-1, 1)
+        tensor = triton_grpc.InferInput(spec["name"], list(data.shape), spec["datatype"])
+        inputs.append(tensor.set_data_from_numpy(data))
+    return inputs
+
+
+def test_the_grpc_client_sees_a_live_ready_server_and_the_models_metadata(grpc, http):
+    assert grpc.is_server_live() and grpc.is_server_ready() and grpc.is_model_ready(MODEL)
+    assert not grpc.is_model_ready(MODEL, model_version="999")
+    metadata = grpc.get_model_metadata(MODEL, as_json=True)
+    over_http = http.get_model_metadata(MODEL)
+    assert metadata["versions"] == over_http["versions"]
+    assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [
+        (i["name"], i["datatype"]) for i in over_http["inputs"]
+    ]
+    assert grpc.get_server_metadata(as_json=True)["extensions"] == ["binary_tensor_data"]
+
+
+@pytest.mark.parametrize("form", ["tensor", "pd"])
+def test_grpc_answers_equal_predict_for_all_of_test_csv(grpc, http, raw_test, expected, form):
+    metadata = http.get_model_metadata(MODEL)
+    pandas_form = form == "pd"
+    result = grpc.infer(
+        MODEL,
+        grpc_inputs(raw_test, metadata, pandas_form),
+        outputs=[triton_grpc.InferRequestedOutput(n) for n in ("predict", "probability")],
+        request_id=f"grpc-{form}",
+        parameters={"content_type": "pd"} if pandas_form else None,
+    )
+    assert result.as_numpy("predict").tolist() == expected["prediction"]
+    assert result.as_numpy("probability").tolist() == expected["probability"]
+    response = result.get_response(as_json=True)
+    assert response["id"] == f"grpc-{form}"
+    assert response["model_version"] == expected["model_version"]
+
+
+def test_the_grpc_client_gets_errors_that_name_the_column(grpc, http, raw_test):
+    metadata = http.get_model_metadata(MODEL)
+    inputs = [i for i in grpc_inputs(raw_test.head(2), metadata, False) if i.name() != "Sex"]
+    with pytest.raises(InferenceServerException) as missing:
+        grpc.infer(MODEL, inputs)
+    assert missing.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "'Sex'" in missing.value.message()
+    with pytest.raises(InferenceServerException) as unknown:
+        grpc.infer(MODEL, inputs, model_version="999")
+    assert unknown.value.status() == "StatusCode.NOT_FOUND"
