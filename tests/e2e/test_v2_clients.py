@@ -8,6 +8,7 @@ over HTTP as JSON, where rapidjson writes a missing number as NaN)."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import pytest
 import requests
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
+from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 from tests.processes import free_port
@@ -175,3 +177,44 @@ def test_the_grpc_client_gets_errors_that_name_the_column(grpc, http, raw_test):
     with pytest.raises(InferenceServerException) as unknown:
         grpc.infer(MODEL, inputs, model_version="999")
     assert unknown.value.status() == "StatusCode.NOT_FOUND"
+
+
+# -- the per-stage histograms -------------------------------------------------------------------
+
+
+def stage_counts(url: str) -> dict[tuple[str, str], float]:
+    """serving_stage_duration_seconds' counts by (stage, endpoint), as prometheus_client's own
+    parser reads /metrics."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    counts: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "serving_stage_duration_seconds":
+            continue
+        assert family.type == "histogram"
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                key = (sample.labels["stage"], sample.labels["endpoint"])
+                counts[key] = counts.get(key, 0.0) + sample.value
+                assert sample.labels["version"] not in ("", "None")
+    return counts
+
+
+def test_every_stage_of_every_protocol_is_in_metrics(server, http, grpc, raw_test):
+    metadata = http.get_model_metadata(MODEL)
+    http.infer(MODEL, http_inputs(raw_test.head(1), metadata, False))
+    grpc.infer(MODEL, grpc_inputs(raw_test.head(1), metadata, False))
+    records = json.loads(raw_test.head(1).to_json(orient="records"))
+    assert requests.post(server.url + "/predict", json=records, timeout=10).status_code == 200
+    wanted = {
+        "/predict": ("read", "decode", "validate", "predict", "encode"),
+        "/v2/models/<name>/infer": ("read", "decode", "validate", "predict", "encode"),
+        "grpc:ModelInfer": ("decode", "validate", "predict", "encode"),  # gRPC reads in C
+    }
+    deadline = time.monotonic() + 10  # each worker adds its counts every second
+    while True:
+        counts = stage_counts(server.url)
+        missing = [(s, e) for e, stages in wanted.items() for s in stages if not counts.get((s, e))]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert missing == [], f"no counts for {missing}; have {sorted(counts)}"
