@@ -3,12 +3,13 @@
 A request sends one tensor per input column, named as the column, of the column kind's V2
 datatype or one it accepts (`Kind.v2_accepts` in serving.contract KINDS), of shape `[n]` or
 `[n, 1]` (MLServer's pandas codec, `"parameters": {"content_type": "pd"}`); every tensor holds
-the same `n` rows. Values come as JSON (`data`, flat or nested) or as raw bytes after the JSON
-header (Triton's binary tensor extension: `"parameters": {"binary_data_size": k}` per input,
-little-endian, BYTES as 4-byte-length-prefixed strings). A NaN in a floating-point tensor is a
-missing value, as pandas writes one. The columns then go through `parse_batch`, the same
-typing, required-column and training-domain checks as /predict. Every problem is an ApiError
-that names the input.
+the same `n` rows; an input that is no model column is ignored (as /predict ignores such a
+column: a whole DataFrame may be sent). Values come as JSON (`data`, flat or nested) or as raw
+bytes after the JSON header (Triton's binary tensor extension: `"parameters":
+{"binary_data_size": k}` per input, little-endian, BYTES as 4-byte-length-prefixed strings).
+A NaN in a floating-point tensor is a missing value, as pandas writes one. The columns then
+go through `parse_batch`, the same typing, required-column and training-domain checks as
+/predict. Every problem is an ApiError that names the input.
 """
 
 from __future__ import annotations
@@ -75,11 +76,9 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
             raise bad(f"input {position} is not an object with a 'name'")
         name = tensor["name"]
         column = columns.get(name)
-        if column is None:
-            raise bad(
-                f"input {name[:64]!r} is not one of the model's inputs ({', '.join(spec.names)})",
-                input=name[:64],
-            )
+        if column is None:  # not a model input: ignored, as /predict ignores such a column
+            offset += _binary_size(tensor, name, offset, len(binary))
+            continue
         if name in decoded:
             raise bad(f"input {name!r} is sent twice", input=name)
         datatype = tensor.get("datatype")
@@ -96,12 +95,8 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
         if own_type is not None and own_type not in INPUT_CONTENT_TYPES:
             raise bad(f"input {name!r} has content_type {str(own_type)[:40]!r}, not one of "
                       f"{', '.join(sorted(INPUT_CONTENT_TYPES))}", input=name)  # fmt: skip
-        size = parameters.get(BINARY_SIZE)
-        if size is not None:
-            if type(size) is not int or size < 0 or offset + size > len(binary):
-                left = len(binary) - offset
-                raise bad(f"input {name!r}: its binary_data_size {size!r} does not fit the "
-                          f"{left} bytes left after the JSON", input=name)  # fmt: skip
+        if BINARY_SIZE in parameters:
+            size = _binary_size(tensor, name, offset, len(binary))
             values = _raw_values(binary[offset : offset + size], datatype, name)
             offset += size
         else:
@@ -154,6 +149,17 @@ def _parameters(holder: dict[str, Any], what: str) -> dict[str, Any]:
     if not isinstance(parameters, dict):
         raise bad(f"the parameters of {what} must be an object")
     return parameters
+
+
+def _binary_size(tensor: dict[str, Any], name: str, offset: int, total: int) -> int:
+    """The bytes of binary tensor data an input holds (0 if its data is JSON)."""
+    size = _parameters(tensor, f"input {name[:64]!r}").get(BINARY_SIZE)
+    if size is None:
+        return 0
+    if type(size) is not int or size < 0 or offset + size > total:
+        raise bad(f"input {name[:64]!r}: its binary_data_size {str(size)[:20]} does not fit the "
+                  f"{total - offset} bytes left after the JSON", input=name[:64])  # fmt: skip
+    return size
 
 
 def _rows(shape: Any, name: str) -> int:
