@@ -14,14 +14,13 @@ go through `parse_batch`, the same typing, required-column and training-domain c
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from serving.contract import InputSpec
+from serving.contract import Column, InputSpec
 from serving.errors import ApiError
 
 PREDICT, PROBABILITY = "predict", "probability"
@@ -40,10 +39,11 @@ BINARY_SIZE = "binary_data_size"
 
 @dataclass(frozen=True)
 class Inputs:
-    """A decoded infer request: its id, the columns by name, the outputs asked for."""
+    """A decoded infer request: its id, the columns by name (row key -> value, the shape
+    `parse_batch` takes at its fastest), the outputs asked for."""
 
     id: str | None
-    columns: dict[str, list[Any]]
+    columns: dict[str, dict[str, Any]]
     outputs: tuple[str, ...]
     rows: int
 
@@ -56,47 +56,51 @@ def bad(message: str, **details: Any) -> ApiError:
 def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") -> Inputs:
     """An infer request (its JSON header decoded, and the binary tensor bytes after it) ->
     `Inputs`, checked against the model's columns."""
-    if not isinstance(body, dict):
+    if type(body) is not dict:
         raise bad("the infer request must be a JSON object with an 'inputs' array")
-    content_type = _parameters(body, "the request").get("content_type")
-    if content_type is not None and content_type not in REQUEST_CONTENT_TYPES:
-        raise bad(
-            f"the request's content_type {str(content_type)[:40]!r} is not one this model "
-            "reads: send one tensor per column, with no content_type or 'pd'"
-        )
+    if "parameters" in body:
+        content_type = _parameters(body, "the request").get("content_type")
+        if content_type is not None and content_type not in REQUEST_CONTENT_TYPES:
+            raise bad(
+                f"the request's content_type {str(content_type)[:40]!r} is not one this model "
+                "reads: send one tensor per column, with no content_type or 'pd'"
+            )
     tensors = body.get("inputs")
-    if not isinstance(tensors, list) or not tensors:
+    if type(tensors) is not list or not tensors:
         raise bad("the infer request has no 'inputs': send one tensor per column")
-    columns = {c.name: c for c in spec.columns}
+    plan = _plan(spec)
     decoded: dict[str, list[Any]] = {}
     rows: int | None = None
     offset = 0
     for position, tensor in enumerate(tensors):
-        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        name = tensor.get("name") if type(tensor) is dict else None
+        if type(name) is not str:
             raise bad(f"input {position} is not an object with a 'name'")
-        name = tensor["name"]
-        column = columns.get(name)
-        if column is None:  # not a model input: ignored, as /predict ignores such a column
+        entry = plan.get(name)
+        if entry is None:  # not a model input: ignored, as /predict ignores such a column
             offset += _binary_size(tensor, name, offset, len(binary))
             continue
+        column, accepts, floats = entry
         if name in decoded:
             raise bad(f"input {name!r} is sent twice", input=name)
         datatype = tensor.get("datatype")
-        if datatype not in column.type.v2_accepts:
-            accepted = ", ".join(sorted(column.type.v2_accepts))
+        if datatype not in accepts:
             raise bad(
                 f"input {name!r} has datatype {str(datatype)[:16]!r}; column {name!r} takes "
-                f"{column.type.v2} (or {accepted})",
+                f"{column.type.v2} (or {', '.join(sorted(accepts))})",
                 input=name,
             )
         count = _rows(tensor.get("shape"), name)
-        parameters = _parameters(tensor, f"input {name!r}")
-        own_type = parameters.get("content_type")
-        if own_type is not None and own_type not in INPUT_CONTENT_TYPES:
-            raise bad(f"input {name!r} has content_type {str(own_type)[:40]!r}, not one of "
-                      f"{', '.join(sorted(INPUT_CONTENT_TYPES))}", input=name)  # fmt: skip
-        if BINARY_SIZE in parameters:
+        if "parameters" in tensor:
+            own_type = _parameters(tensor, f"input {name!r}").get("content_type")
+            if own_type is not None and own_type not in INPUT_CONTENT_TYPES:
+                raise bad(f"input {name!r} has content_type {str(own_type)[:40]!r}, not one "
+                          f"of {', '.join(sorted(INPUT_CONTENT_TYPES))}", input=name)  # fmt: skip
             size = _binary_size(tensor, name, offset, len(binary))
+            has_binary = BINARY_SIZE in tensor["parameters"]
+        else:
+            size, has_binary = 0, False
+        if has_binary:
             values = _raw_values(binary[offset : offset + size], datatype, name)
             offset += size
         else:
@@ -107,12 +111,31 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
         if rows is not None and count != rows:
             raise bad(f"input {name!r} has {count} rows, the inputs before it {rows}", input=name)
         rows = count
-        if datatype in FLOATS:
-            values = [None if type(v) is float and math.isnan(v) else v for v in values]
+        if floats and datatype in FLOATS:
+            values = [None if v != v else v for v in values]  # NaN, and only NaN, is not itself
         decoded[name] = values
     if offset != len(binary):
         raise bad(f"{len(binary) - offset} bytes after the JSON belong to no input")
-    return Inputs(_request_id(body), decoded, requested_outputs(body), rows or 0)
+    keys = [str(i) for i in range(rows or 0)]  # the row keys a list column gets in /predict
+    columns = {name: dict(zip(keys, values, strict=True)) for name, values in decoded.items()}
+    return Inputs(_request_id(body), columns, requested_outputs(body), rows or 0)
+
+
+Plan = dict[str, tuple[Column, frozenset[str], bool]]
+_plans: dict[int, tuple[InputSpec, Plan]] = {}
+
+
+def _plan(spec: InputSpec) -> Plan:
+    """By column name: the column, the datatypes it accepts, whether any is floating-point
+    (made once per loaded model's spec)."""
+    cached = _plans.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    plan = {c.name: (c, c.type.v2_accepts, bool(c.type.v2_accepts & FLOATS)) for c in spec.columns}
+    if len(_plans) > 16:  # specs of models long swapped out
+        _plans.clear()
+    _plans[id(spec)] = (spec, plan)
+    return plan
 
 
 def requested_outputs(body: dict[str, Any]) -> tuple[str, ...]:
@@ -164,6 +187,8 @@ def _binary_size(tensor: dict[str, Any], name: str, offset: int, total: int) -> 
 
 def _rows(shape: Any, name: str) -> int:
     """The rows of a tensor's shape: `[n]` or `[n, 1]`, one value per row."""
+    if type(shape) is list and len(shape) == 1 and type(shape[0]) is int and shape[0] >= 0:
+        return shape[0]
     if (
         isinstance(shape, list)
         and 1 <= len(shape) <= 2
@@ -175,10 +200,10 @@ def _rows(shape: Any, name: str) -> int:
 
 
 def _json_values(data: Any, name: str) -> list[Any]:
-    if not isinstance(data, list):
+    if type(data) is not list:
         raise bad(f"input {name!r} has no 'data' array (nor binary data)", input=name)
-    if data and all(type(v) is list for v in data):  # nested, [[v], [v], ...]
-        if not all(len(v) == 1 for v in data):
+    if data and type(data[0]) is list:  # nested, [[v], [v], ...]
+        if not all(type(v) is list and len(v) == 1 for v in data):
             raise bad(f"input {name!r}: each row of its nested data holds one value", input=name)
         return [v[0] for v in data]
     return data
