@@ -17,8 +17,7 @@ import grpc
 from serving.config import Settings
 from serving.metrics import Recorder
 from serving.store import Stores
-from serving.v2.grpc_service import InferenceService
-from serving.v2.proto.open_inference_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
+from serving.v2.grpc_service import InferenceService, add_to_server
 
 log = logging.getLogger("serving.server.grpc_listener")
 
@@ -37,9 +36,7 @@ def start_grpc(settings: Settings, stores: Stores, recorder: Recorder) -> grpc.S
             ("grpc.max_receive_message_length", settings.max_body_bytes),
         ],
     )
-    add_GRPCInferenceServiceServicer_to_server(
-        InferenceService(stores, recorder, settings.max_rows), server
-    )
+    add_to_server(InferenceService(stores, recorder, settings.max_rows), server)
     address = f"{settings.host}:{settings.grpc_port}"
     if not server.add_insecure_port(address):
         raise RuntimeError(f"cannot listen for gRPC on {address}")

@@ -1,6 +1,9 @@
-"""The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`, from
+"""The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`, its messages from
 proto/open_inference.proto): ServerLive, ServerReady, ModelReady, ServerMetadata,
 ModelMetadata, ModelInfer, answered from the worker's own stores, by the same code as V2 REST.
+
+`add_to_server` registers the service under the protocol's own name (grpcio's generic method
+handlers), whatever the package of our messages (see the proto); `Client` calls it the same way.
 
 A ModelInferRequest is turned into the REST request's shape (tensors with their `contents`, or
 `raw_input_contents` as the binary tensor data) and goes through serving.v2.infer; the answer
@@ -27,7 +30,6 @@ from serving.store import Stores
 from serving.v2.answers import OUTPUT_TYPES, server_metadata
 from serving.v2.infer import infer, metadata, pick_store, ready_model
 from serving.v2.proto import open_inference_pb2 as pb
-from serving.v2.proto import open_inference_pb2_grpc as pb_grpc
 from serving.v2.tensors import BINARY_SIZE
 
 log = logging.getLogger("serving.v2.grpc_service")
@@ -50,6 +52,41 @@ CONTENTS = {  # the InferTensorContents field of each datatype
 }  # fmt: skip
 RAW_OUTPUTS = {"INT64": "<i8", "FP64": "<f8"}
 Reply = TypeVar("Reply")
+
+SERVICE = "inference.GRPCInferenceService"  # the protocol's name, which clients call
+METHODS = {  # each RPC's request and answer messages
+    "ServerLive": (pb.ServerLiveRequest, pb.ServerLiveResponse),
+    "ServerReady": (pb.ServerReadyRequest, pb.ServerReadyResponse),
+    "ModelReady": (pb.ModelReadyRequest, pb.ModelReadyResponse),
+    "ServerMetadata": (pb.ServerMetadataRequest, pb.ServerMetadataResponse),
+    "ModelMetadata": (pb.ModelMetadataRequest, pb.ModelMetadataResponse),
+    "ModelInfer": (pb.ModelInferRequest, pb.ModelInferResponse),
+}
+
+
+def add_to_server(service: InferenceService, server: grpc.Server) -> None:
+    """Serve `service`'s RPCs on `server` as `inference.GRPCInferenceService`."""
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(service, name),
+            request_deserializer=request.FromString,
+            response_serializer=answer.SerializeToString,
+        )
+        for name, (request, answer) in METHODS.items()
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+
+class Client:
+    """The service's RPCs on a channel, as attributes: `Client(channel).ModelInfer(request)`
+    (for the tests and the bench; any V2 client works as well)."""
+
+    def __init__(self, channel: grpc.Channel | grpc.aio.Channel):
+        for name, (request, answer) in METHODS.items():
+            setattr(self, name, channel.unary_unary(
+                f"/{SERVICE}/{name}", request_serializer=request.SerializeToString,
+                response_deserializer=answer.FromString,
+            ))  # fmt: skip
 
 
 def parameter(value: pb.InferParameter) -> Any:
@@ -100,7 +137,7 @@ def as_grpc_answer(answer: dict[str, Any]) -> pb.ModelInferResponse:
     return response
 
 
-class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
+class InferenceService:
     def __init__(self, stores: Stores, recorder: Recorder, max_rows: int):
         self.stores, self.recorder, self.max_rows = stores, recorder, max_rows
 

@@ -1,9 +1,7 @@
-"""The V2 gRPC service (serving.v2.grpc_service), in-process over a real gRPC channel with our
-own stubs: the committed stubs are what grpcio-tools generates from the proto, and bad calls
-get the status of their error with a message naming the input, never INTERNAL.
-
-(Triton's client, whose descriptors share the protocol's `inference` package, is tested against
-a real server process in tests/e2e/test_v2_clients.py: the two cannot live in one process.)
+"""The V2 gRPC service (serving.v2.grpc_service), in-process over a real gRPC channel: the
+committed messages are what grpcio-tools generates from the proto, they live beside Triton's
+client's in one process, and bad calls get the status of their error with a message naming the
+input, never INTERNAL. (tests/e2e/test_v2_clients.py drives a real server with Triton's client.)
 """
 
 from __future__ import annotations
@@ -20,13 +18,12 @@ import pytest
 
 from serving.metrics import Recorder
 from serving.store import Stores
-from serving.v2.grpc_service import InferenceService
+from serving.v2.grpc_service import Client, InferenceService, add_to_server
 from serving.v2.proto import open_inference_pb2 as pb
-from serving.v2.proto import open_inference_pb2_grpc as pb_grpc
 from training.config import REPO_ROOT
 
 PROTO = Path("serving/v2/proto/open_inference.proto")
-GENERATED = ("open_inference_pb2.py", "open_inference_pb2.pyi", "open_inference_pb2_grpc.py")
+GENERATED = ("open_inference_pb2.py", "open_inference_pb2.pyi")
 
 
 def test_the_committed_stubs_are_what_the_proto_generates(tmp_path):
@@ -34,7 +31,7 @@ def test_the_committed_stubs_are_what_the_proto_generates(tmp_path):
     shutil.copy(REPO_ROOT / PROTO, tmp_path / PROTO)
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", "-I", ".", "--python_out=.", "--pyi_out=.",
-         "--grpc_python_out=.", str(PROTO)],
+         str(PROTO)],
         cwd=tmp_path, check=True,
     )  # fmt: skip
     for name in GENERATED:
@@ -45,13 +42,11 @@ def test_the_committed_stubs_are_what_the_proto_generates(tmp_path):
 @pytest.fixture(scope="module")
 def stub(store):
     server = grpc.server(ThreadPoolExecutor(2))
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceService(Stores([store]), Recorder(), max_rows=100), server
-    )
+    add_to_server(InferenceService(Stores([store]), Recorder(), max_rows=100), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield pb_grpc.GRPCInferenceServiceStub(channel)
+    yield Client(channel)
     channel.close()
     server.stop(0)
 
@@ -120,6 +115,14 @@ def test_a_wrong_datatype_or_a_missing_column_names_it(stub):
     with pytest.raises(grpc.RpcError) as error:
         stub.ModelInfer(raw)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_our_messages_and_triton_clients_live_in_one_process():
+    """Two definitions of the protocol's `inference` package could not: ours has its own."""
+    import tritonclient.grpc  # defines inference.* in the default descriptor pool
+
+    assert pb.DESCRIPTOR.package == "titanic_serving.v2"
+    assert tritonclient.grpc.service_pb2.DESCRIPTOR.package == "inference"
 
 
 def test_health_and_metadata(stub, store):

@@ -1,2 +1,2 @@
-"""The Open Inference Protocol's gRPC definition (open_inference.proto) and the Python modules
-grpcio-tools generates from it (`make v2-stubs`; committed, checked by tests/serving)."""
+"""The Open Inference Protocol's gRPC messages (open_inference.proto) and the Python module
+grpcio-tools generates from them (`make v2-stubs`; committed, checked by tests/serving)."""
