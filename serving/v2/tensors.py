@@ -77,8 +77,16 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
         if type(name) is not str:
             raise bad(f"input {position} is not an object with a 'name'")
         entry = plan.get(name)
+        parameters = tensor.get("parameters")
+        if parameters is not None and type(parameters) is not dict:
+            raise bad(f"the parameters of input {name[:64]!r} must be an object")
+        size = None if parameters is None else parameters.get(BINARY_SIZE)
+        if size is not None and (type(size) is not int or size < 0 or offset + size > len(binary)):
+            left = len(binary) - offset
+            raise bad(f"input {name[:64]!r}: its binary_data_size {str(size)[:20]} does not fit "
+                      f"the {left} bytes left after the JSON", input=name[:64])  # fmt: skip
         if entry is None:  # not a model input: ignored, as /predict ignores such a column
-            offset += _binary_size(tensor, name, offset, len(binary))
+            offset += size or 0
             continue
         column, accepts, floats = entry
         if name in decoded:
@@ -91,16 +99,12 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
                 input=name,
             )
         count = _rows(tensor.get("shape"), name)
-        if "parameters" in tensor:
-            own_type = _parameters(tensor, f"input {name!r}").get("content_type")
+        if parameters:
+            own_type = parameters.get("content_type")
             if own_type is not None and own_type not in INPUT_CONTENT_TYPES:
                 raise bad(f"input {name!r} has content_type {str(own_type)[:40]!r}, not one "
                           f"of {', '.join(sorted(INPUT_CONTENT_TYPES))}", input=name)  # fmt: skip
-            size = _binary_size(tensor, name, offset, len(binary))
-            has_binary = BINARY_SIZE in tensor["parameters"]
-        else:
-            size, has_binary = 0, False
-        if has_binary:
+        if size is not None:
             values = _raw_values(binary[offset : offset + size], datatype, name)
             offset += size
         else:
@@ -172,17 +176,6 @@ def _parameters(holder: dict[str, Any], what: str) -> dict[str, Any]:
     if not isinstance(parameters, dict):
         raise bad(f"the parameters of {what} must be an object")
     return parameters
-
-
-def _binary_size(tensor: dict[str, Any], name: str, offset: int, total: int) -> int:
-    """The bytes of binary tensor data an input holds (0 if its data is JSON)."""
-    size = _parameters(tensor, f"input {name[:64]!r}").get(BINARY_SIZE)
-    if size is None:
-        return 0
-    if type(size) is not int or size < 0 or offset + size > total:
-        raise bad(f"input {name[:64]!r}: its binary_data_size {str(size)[:20]} does not fit the "
-                  f"{total - offset} bytes left after the JSON", input=name[:64])  # fmt: skip
-    return size
 
 
 def _rows(shape: Any, name: str) -> int:
