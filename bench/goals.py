@@ -18,7 +18,8 @@ model's own (fast) flavor: a p50 of at most 5 ms at one connection and 10x the p
 requests per second at 32 connections; this server ahead of it on every load case. Against a
 batching peer (MLServer, BentoML, on the same fast flavor): ahead on every load case.
 
-This server's V2 endpoints against its own /predict: V2 REST answers one row at no more cost
+This server's V2 endpoints against its own /predict, all three measured in turn on one process
+(bench/protocols.py): V2 REST answers one row at no more cost
 (its requests per second at 32 connections at least 1 - V2_MARGIN of /predict's, no errors;
 its p50 at one connection within V2_MARGIN); V2 gRPC's figures are shown beside them, not
 judged (its load comes from a Python client on the same cores: bench/grpc_load.py).
@@ -38,7 +39,7 @@ P99_MS = 10.0  # the p99 at 32 connections, at most
 SLOW_P99_MS = 20.0  # the p99 at 32 connections with the stalled clients, at most
 FAST_P50_MS = 5.0  # mlflow models serve on the fast flavor: its one-row p50, at most
 V2_MARGIN = 0.10  # V2 REST's one-row figures may be this much off /predict's: wrk's noise
-V2_KINDS = ("ours-v2-rest", "ours-v2-grpc")
+V2_KINDS = ("ours-v2-baseline", "ours-v2-rest", "ours-v2-grpc")
 
 
 @dataclass
@@ -293,12 +294,14 @@ def slow_goals(ours: SlowClients, reference: SlowClients | None) -> list[Goal]:
 
 
 def v2_goals(ours: ServerResult, v2: list[ServerResult]) -> list[Goal]:
-    """Each V2 endpoint's one-row figures against this server's /predict: judged for REST
-    (no more cost, within V2_MARGIN, no errors), shown for gRPC."""
+    """Each V2 endpoint's one-row figures against this server's /predict measured in turn on
+    the same process (kind "ours-v2-baseline"; else `ours`): judged for REST (no more cost,
+    within V2_MARGIN, no errors), shown for gRPC."""
     one, many, _ = (c.name for c in CASES)
-    peer = f"{ours.server}, POST /predict"
+    ours = next((r for r in v2 if r.kind == "ours-v2-baseline"), ours)
+    peer = ours.server
     out = []
-    for result in v2:
+    for result in (r for r in v2 if r.kind != "ours-v2-baseline"):
         judged = result.kind == "ours-v2-rest"
         protocol = "V2 REST" if judged else "V2 gRPC"
         rate, p50 = result.case(many), result.case(one).p50_ms

@@ -1,10 +1,9 @@
-"""V2 over gRPC under load: this server started with --grpc-port, driven by a gRPC client of
-our own (wrk speaks only HTTP/1.1), through the same one-row cases as /predict.
+"""V2 over gRPC under load: a gRPC client of our own (wrk speaks only HTTP/1.1).
 
 The client is grpcio's asyncio API in the bench's process: `connections` channels, each on a
 connection of its own, each sending the same ModelInferRequest back to back (raw little-endian
 tensors, as Triton's client sends them). It is Python, on the same two cores as the server, so
-its figures are a floor of what the server can do, shown beside /predict's, not judged.
+its figures are a floor of what the server can do (bench/protocols.py runs it).
 """
 
 from __future__ import annotations
@@ -12,25 +11,11 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-from pathlib import Path
 
 import grpc
 import numpy as np
 import pandas as pd
 
-from bench.load import (
-    V2_CASES,
-    Case,
-    MemorySampler,
-    ServerResult,
-    measurement,
-    progress,
-    shown,
-    slug,
-    started,
-)
-from bench.processes import free_port
-from bench.servers import Server, with_args
 from serving.v2.grpc_service import Client
 from serving.v2.proto import open_inference_pb2 as pb
 
@@ -99,41 +84,3 @@ async def drive(
         "p99_us": p99 * 1e6,
         "errors": {"connect": 0, "read": 0, "write": 0, **failed},
     }
-
-
-def measure_grpc(
-    server: Server,
-    env: dict[str, str],
-    bodies: dict[int, pd.DataFrame],
-    seconds: int,
-    workdir: Path,
-    cases: list[Case] = V2_CASES,
-) -> ServerResult:
-    """This server (`server`, ours) with --grpc-port: cold start, its answer to the largest of
-    `bodies` over gRPC, then each of `cases` for `seconds` while its memory is sampled."""
-    port = free_port()
-    name = server.name.replace("this server", "this server, V2 gRPC")
-    grpc_server = with_args(server, "--grpc-port", str(port))
-    log, probe = workdir / f"{slug(name)}.log", server.body(bodies[1])
-    target = f"127.0.0.1:{port}"
-    with started(grpc_server, env, log, probe) as up:
-        result = ServerResult(name, "ours-v2-grpc", up.cold_start_s,
-                              command=shown(up.argv, up.port))  # fmt: skip
-        sampler = MemorySampler(up.pid)
-        sampler.start()
-        with grpc.insecure_channel(target) as channel:
-            grpc.channel_ready_future(channel).result(timeout=30)
-            infer = Client(channel).ModelInfer
-            for frame in bodies.values():
-                result.labels = labels(infer(infer_request(frame), timeout=30))
-        one = infer_request(bodies[1])
-        asyncio.run(drive(target, one, 8, 2))  # warm-up
-        for case in cases:
-            request = infer_request(bodies[case.rows])
-            seen = measurement(case, asyncio.run(drive(target, request, case.connections,
-                                                       seconds)))  # fmt: skip
-            result.measurements.append(seen)
-            progress(name, seen)
-        rss, pss = sampler.stop()
-        result.peak_rss_mib, result.peak_pss_mib = rss / 2**20, pss / 2**20
-    return result

@@ -260,7 +260,8 @@ def chart(results: list[ServerResult], path: Path, slow: Sequence[SlowClients] =
 
     servers = [r for r in results if r.kind != "front"]
     fronts = {(r.front, r.app): r for r in results if r.kind == "front"}
-    colors = {"ours": "#2a7", "ours-v2-rest": "#5b9", "ours-v2-grpc": "#8cb", "reference": "#d83"}
+    colors = {"ours": "#2a7", "ours-v2-baseline": "#2a7", "ours-v2-rest": "#5b9",
+              "ours-v2-grpc": "#8cb", "reference": "#d83"}  # fmt: skip
     fig, axes = plt.subplots(
         2, len(CASES), figsize=(16, 3 + 0.45 * (len(servers) + len(FRONTS))), squeeze=False
     )

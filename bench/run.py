@@ -7,8 +7,8 @@ models serve`, MLServer and BentoML on one version.
 `make bench` runs this. It pins the model URI's alias to its version, bakes that version into a
 directory (`python -m serving.bake`, for the front matrix); starts every server of
 bench/servers.py (the gunicorn front among them: bench/gunicorn_reference.py) in turn on that
-version and drives each through the load cases of bench/load.py, then this server's V2 REST
-endpoint and V2 gRPC (bench/grpc_load.py) through the one-row cases; runs the front matrix of
+version and drives each through the load cases of bench/load.py, then this server's /predict,
+V2 REST and V2 gRPC in turn on one process (bench/protocols.py); runs the front matrix of
 bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
 this server and the gunicorn front; soaks this server; judges the goals of bench/goals.py and writes
 bench/report.py's report (Markdown, JSON and a PNG under bench/results/, the Markdown on stdout
@@ -31,10 +31,10 @@ import pandas as pd
 
 from bench.fronts import NOOP, matrix
 from bench.goals import all_met, judge
-from bench.grpc_load import measure_grpc
-from bench.load import CASES, FRONT_CASES, V2_CASES, ServerResult, Soak, measure, soak
+from bench.load import CASES, FRONT_CASES, ServerResult, Soak, measure, soak
+from bench.protocols import measure_protocols
 from bench.report import write
-from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, v2_rest, with_args
+from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, with_args
 from bench.slow import SlowClients, slow_clients
 from bench.stall import ensure_fd_limit
 
@@ -155,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         for server in lineup:
             print(f"bench: {server.name}", flush=True)
             results.append(measure(server, env, bodies, args.seconds, work))
-        print("bench: this server's V2 endpoints, REST and gRPC", flush=True)
-        results.append(measure(v2_rest(lineup[0]), env, bodies, args.seconds, work, V2_CASES))
-        results.append(measure_grpc(lineup[0], env, bodies, args.seconds, work))
+        print("bench: this server's /predict, V2 REST and V2 gRPC in turn", flush=True)
+        results += measure_protocols(lineup[0], env, bodies, args.seconds, work)
         if args.only_v2:
             return report_and_verdict(
                 args, results, [], None, meta_of(args, pinned, version, began, load_before)

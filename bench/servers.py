@@ -2,7 +2,7 @@
 request body for a set of rows and how to read labels back from its answer.
 
 This server (`python -m serving`: Granian, RSGI, the model agent; also through its V2 REST
-endpoint, `v2_rest`, and over V2 gRPC: bench/grpc_load.py), the gunicorn front it had
+endpoint, `v2_rest`, and V2 gRPC: bench/protocols.py), the gunicorn front it had
 before the front changed (bench/gunicorn_reference.py: gunicorn's master, the model agent and
 sync workers serving the same app on the same model), `mlflow models serve` (1 and 2 workers),
 and two peers

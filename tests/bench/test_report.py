@@ -88,16 +88,19 @@ def test_the_report_shows_the_front_matrix_its_commands_the_slow_case_and_the_go
 def test_a_run_of_only_the_v2_cases_reports_and_charts(tmp_path):
     """`--only-v2`: this server's /predict, V2 REST and gRPC, the one-row cases of V2 only."""
     ours = result("ours", 7000, 0.4, 8, kind="ours", labels=[1, 0])
+    beside = result("ours, /predict", 7100, 0.4, 8, kind="ours-v2-baseline", cases=V2_CASES,
+                    labels=[1, 0])  # fmt: skip
     rest = result("ours, V2 REST", 6800, 0.41, 9, kind="ours-v2-rest", cases=V2_CASES,
                   labels=[1, 0])  # fmt: skip
     grpc = result("ours, V2 gRPC", 3000, 0.9, 20, kind="ours-v2-grpc", cases=V2_CASES,
                   labels=[1, 0])  # fmt: skip
-    goals = judge([ours, rest, grpc], ())
+    goals = judge([ours, beside, rest, grpc], ())
     meta = {"model_uri": "models:/titanic/1", "version": "1", "when": "now", "cpus": 2,
             "load_average": "-", "seconds": 3, "elapsed_s": 60}  # fmt: skip
-    report = write(tmp_path, [ours, rest, grpc], goals, meta, None, [])
+    report = write(tmp_path, [ours, beside, rest, grpc], goals, meta, None, [])
     assert "| ours, V2 gRPC | 1 row, 32 conns | 3,000 |" in report
-    assert "| V2 REST: req/s, 1 row, 32 conns |" in report and "| shown |" in report
+    assert "| V2 REST: req/s, 1 row, 32 conns | ours, /predict |" in report
+    assert "| shown |" in report
     assert (tmp_path / "latest.png").stat().st_size > 0
 
 
