@@ -3,7 +3,8 @@
 Each worker serves gRPC from its own stores and model, beside its HTTP server: gRPC's server
 binds the port with SO_REUSEPORT (grpcio's default on Linux), so every worker listens on the
 same port and the kernel spreads the connections over them, as it does for Granian's HTTP
-workers. Calls run in a pool of `--threads` threads; the listener stops with the worker.
+workers. Calls run in a pool of `--threads` threads; the listener stops with the worker. A
+worker imports this module (and grpcio) only when --grpc-port is on.
 """
 
 from __future__ import annotations

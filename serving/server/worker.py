@@ -23,7 +23,6 @@ from serving.rest.asgi import Asgi
 from serving.rest.front import Front
 from serving.rest.rsgi import Rsgi
 from serving.rundir import AGENT_ENV, RUN_DIR_ENV, ReloadFlag
-from serving.server.grpc_listener import start_grpc
 from serving.store import Stores
 from serving.tempdirs import owned_temp_dir
 from serving.watcher import Watcher
@@ -41,7 +40,10 @@ def front() -> Front:
     flask_app, lane = build_app(settings, stores, flag)
     for store in stores:
         Watcher.from_settings(store, flag, settings).start()
-    start_grpc(settings, stores, lane.recorder)  # --grpc-port: V2 over gRPC, same stores
+    if settings.grpc_port:  # V2 over gRPC on the same stores; grpcio is loaded only then
+        from serving.server.grpc_listener import start_grpc
+
+        start_grpc(settings, stores, lane.recorder)
     gc.freeze()  # what is loaded now lives as long as the worker: keep the collector off it
     return Front(flask_app.wsgi_app, lane, stores, settings)
 
