@@ -110,7 +110,11 @@ def as_rest_request(request: pb.ModelInferRequest) -> tuple[dict[str, Any], byte
         else:
             values = list(getattr(tensor.contents, CONTENTS.get(tensor.datatype, "bytes_contents")))
             if tensor.datatype == "BYTES":
-                values = [v.decode("utf-8", errors="replace") for v in values]
+                try:
+                    values = [v.decode("utf-8") for v in values]
+                except UnicodeDecodeError:
+                    raise ApiError("invalid_v2_request", f"input {tensor.name[:64]!r}: an "
+                                   "element is not UTF-8 text", status=400) from None  # fmt: skip
             entry["data"] = values
         inputs.append(entry)
     body: dict[str, Any] = {"inputs": inputs}

@@ -110,6 +110,12 @@ def test_a_wrong_datatype_or_a_missing_column_names_it(stub):
     with pytest.raises(grpc.RpcError) as error:
         stub.ModelInfer(missing)
     assert "'Sex'" in error.value.details()
+    latin = one_row()
+    latin.inputs[1].contents.bytes_contents[0] = "Zoë".encode("latin-1")
+    with pytest.raises(grpc.RpcError) as error:
+        stub.ModelInfer(latin)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'Sex'" in error.value.details() and "UTF-8" in error.value.details()
     raw = one_row()
     raw.raw_input_contents.append(b"\x00")  # one raw entry for three inputs
     with pytest.raises(grpc.RpcError) as error:
