@@ -17,6 +17,12 @@ connection, a cold start no slower and no more memory. `mlflow models serve` on 
 model's own (fast) flavor: a p50 of at most 5 ms at one connection and 10x the plain flavor's
 requests per second at 32 connections; this server ahead of it on every load case. Against a
 batching peer (MLServer, BentoML, on the same fast flavor): ahead on every load case.
+
+This server's V2 endpoints against its own /predict, all three measured in turn on one process
+(bench/protocols.py): V2 REST answers one row at no more cost
+(its requests per second at 32 connections at least 1 - V2_MARGIN of /predict's, no errors;
+its p50 at one connection within V2_MARGIN); V2 gRPC's figures are shown beside them, not
+judged (its load comes from a Python client on the same cores: bench/grpc_load.py).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ P50_MARGIN = 0.10  # the p50 at one connection may be this much above the refere
 P99_MS = 10.0  # the p99 at 32 connections, at most
 SLOW_P99_MS = 20.0  # the p99 at 32 connections with the stalled clients, at most
 FAST_P50_MS = 5.0  # mlflow models serve on the fast flavor: its one-row p50, at most
+V2_MARGIN = 0.10  # V2 REST's one-row figures may be this much off /predict's: wrk's noise
+V2_KINDS = ("ours-v2-baseline", "ours-v2-rest", "ours-v2-grpc")
 
 
 @dataclass
@@ -285,6 +293,31 @@ def slow_goals(ours: SlowClients, reference: SlowClients | None) -> list[Goal]:
     return out
 
 
+def v2_goals(ours: ServerResult, v2: list[ServerResult]) -> list[Goal]:
+    """Each V2 endpoint's one-row figures against this server's /predict measured in turn on
+    the same process (kind "ours-v2-baseline"; else `ours`): judged for REST (no more cost,
+    within V2_MARGIN, no errors), shown for gRPC."""
+    one, many, _ = (c.name for c in CASES)
+    ours = next((r for r in v2 if r.kind == "ours-v2-baseline"), ours)
+    peer = ours.server
+    out = []
+    for result in (r for r in v2 if r.kind != "ours-v2-baseline"):
+        judged = result.kind == "ours-v2-rest"
+        protocol = "V2 REST" if judged else "V2 gRPC"
+        rate, p50 = result.case(many), result.case(one).p50_ms
+        mine_rate, mine_p50 = ours.case(many).req_per_s, ours.case(one).p50_ms
+        out += [
+            _goal(f"{protocol}: req/s, 1 row, 32 conns", peer, rate.req_per_s, mine_rate,
+                  f">= {1 - V2_MARGIN:.0%} of /predict, 0 errors" if judged else "shown",
+                  rate.req_per_s >= (1 - V2_MARGIN) * mine_rate and rate.errors == 0
+                  if judged else None, lower=False),
+            _goal(f"{protocol}: p50 ms, 1 row, 1 conn", peer, p50, mine_p50,
+                  f"no worse (+{V2_MARGIN:.0%} for noise)" if judged else "shown",
+                  p50 <= mine_p50 * (1 + V2_MARGIN) if judged else None, lower=True),
+        ]  # fmt: skip
+    return out
+
+
 def ceiling_of(results: list[ServerResult]) -> ServerResult | None:
     """The stack's ceiling among `results`: the no-op app on Granian RSGI, if it ran."""
     return next((r for r in results if r.front == CEILING and r.app == NOOP), None)
@@ -296,7 +329,8 @@ def judge(
     """Every goal of a run whose first result is this server's: `front_goals` against the
     gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
     `mlflow-plain` results and `flavor_goals` of the `mlflow` ones, then `ahead_of` each
-    `mlflow` result and each result whose kind is one of `peers`."""
+    `mlflow` result and each result whose kind is one of `peers`, and `v2_goals` of this
+    server's V2 endpoints."""
     ours, *others = results
     targets = []
     reference = next((r for r in others if r.kind == "reference"), None)
@@ -314,6 +348,7 @@ def judge(
     for other in others:
         if other.kind in peers or other.kind == "mlflow":
             targets += ahead_of(ours, other)
+    targets += v2_goals(ours, [r for r in others if r.kind in V2_KINDS])
     return targets
 
 

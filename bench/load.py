@@ -45,6 +45,8 @@ CASES = [
 ONE, MANY, BIG = CASES
 FRONT_CASES = {"no-op": [MANY], "model": [MANY, BIG]}
 """The cases of the front matrix, by app: its rows compare fronts on throughput only."""
+V2_CASES = [ONE, MANY]
+"""The cases of this server's V2 endpoints (REST and gRPC): one row, beside /predict's."""
 
 
 @dataclass

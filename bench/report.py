@@ -260,13 +260,14 @@ def chart(results: list[ServerResult], path: Path, slow: Sequence[SlowClients] =
 
     servers = [r for r in results if r.kind != "front"]
     fronts = {(r.front, r.app): r for r in results if r.kind == "front"}
-    colors = {"ours": "#2a7", "reference": "#d83"}
+    colors = {"ours": "#2a7", "ours-v2-baseline": "#2a7", "ours-v2-rest": "#5b9",
+              "ours-v2-grpc": "#8cb", "reference": "#d83"}  # fmt: skip
     fig, axes = plt.subplots(
         2, len(CASES), figsize=(16, 3 + 0.45 * (len(servers) + len(FRONTS))), squeeze=False
     )
     for i, (ax, case) in enumerate(zip(axes[0], CASES, strict=True)):
         big = case.rows > 1
-        values = [getattr(r.case(case.name), "rows_per_s" if big else "req_per_s") for r in servers]
+        values = [_value(r, case.name, "rows_per_s" if big else "req_per_s") for r in servers]
         _bars(ax, values, [colors.get(r.kind, "#999") for r in servers], case.name)
         ax.set_xlabel(f"{'rows/s' if big else 'req/s'} (log scale)", fontsize=8)
         _names(ax, [r.server for r in servers] if i == 0 else [""] * len(servers))

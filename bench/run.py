@@ -2,12 +2,13 @@
 models serve`, MLServer and BentoML on one version.
 
     python -m bench.run [--without mlserver] [--without bentoml] [--seconds 15]
-                        [--front-seconds 8] [--stalled 1000] [--soak 100000]
+                        [--front-seconds 8] [--stalled 1000] [--soak 100000] [--only-v2]
 
 `make bench` runs this. It pins the model URI's alias to its version, bakes that version into a
 directory (`python -m serving.bake`, for the front matrix); starts every server of
 bench/servers.py (the gunicorn front among them: bench/gunicorn_reference.py) in turn on that
-version and drives each through the load cases of bench/load.py; runs the front matrix of
+version and drives each through the load cases of bench/load.py, then this server's /predict,
+V2 REST and V2 gRPC in turn on one process (bench/protocols.py); runs the front matrix of
 bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
 this server and the gunicorn front; soaks this server; judges the goals of bench/goals.py and writes
 bench/report.py's report (Markdown, JSON and a PNG under bench/results/, the Markdown on stdout
@@ -30,7 +31,8 @@ import pandas as pd
 
 from bench.fronts import NOOP, matrix
 from bench.goals import all_met, judge
-from bench.load import CASES, FRONT_CASES, ServerResult, measure, soak
+from bench.load import CASES, FRONT_CASES, ServerResult, Soak, measure, soak
+from bench.protocols import measure_protocols
 from bench.report import write
 from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, with_args
 from bench.slow import SlowClients, slow_clients
@@ -66,6 +68,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=100_000,
         help="requests in the soak against this server (0: no soak)",
+    )
+    parser.add_argument(
+        "--only-v2",
+        action="store_true",
+        help="measure only this server: /predict, V2 REST and V2 gRPC (a quick check)",
     )
     parser.add_argument(
         "--without",
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     began, load_before = time.monotonic(), os.getloadavg()
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install -y wrk)")
-    for peer in set(PEERS) - set(args.without):
+    for peer in set() if args.only_v2 else set(PEERS) - set(args.without):
         if not (PEER_BIN[peer] / peer).exists():
             sys.exit(f"bench: {peer} is not installed (make bench installs .venv-{peer})")
     ensure_fd_limit(args.stalled + 1024)  # before any server starts: they inherit it
@@ -136,15 +143,24 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = mlflow.artifacts.download_artifacts(
             pinned, dst_path=f"{tmp}/model", tracking_uri=uri, registry_uri=uri
         )
-        baked = bake(pinned, env, work / "baked")
-        plain = plain_flavor(pinned, env, work / "plain")
-        lineup = servers(pinned, args.workers, plain)
-        for peer, make_server in PEERS.items():
-            if peer not in args.without:
-                lineup.append(make_server(Path(model_dir), work, os.cpu_count() or 1))
+        if args.only_v2:
+            lineup = servers(pinned, args.workers)[:1]
+        else:
+            baked = bake(pinned, env, work / "baked")
+            plain = plain_flavor(pinned, env, work / "plain")
+            lineup = servers(pinned, args.workers, plain)
+            for peer, make_server in PEERS.items():
+                if peer not in args.without:
+                    lineup.append(make_server(Path(model_dir), work, os.cpu_count() or 1))
         for server in lineup:
             print(f"bench: {server.name}", flush=True)
             results.append(measure(server, env, bodies, args.seconds, work))
+        print("bench: this server's /predict, V2 REST and V2 gRPC in turn", flush=True)
+        results += measure_protocols(lineup[0], env, bodies, args.seconds, work)
+        if args.only_v2:
+            return report_and_verdict(
+                args, results, [], None, meta_of(args, pinned, version, began, load_before)
+            )
         print(f"bench: front matrix, {args.front_seconds} s per case", flush=True)
         for server in matrix(baked, work, args.workers):
             cases = FRONT_CASES[server.app]
@@ -161,9 +177,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: soak, {args.soak} requests at 32 connections", flush=True)
             rate = results[0].case(CASES[1].name).req_per_s
             endurance = soak(ours, env, bodies[1], args.soak, rate, work)
-    targets = judge(results, PEERS, slow)
-    disagree = [r.server for r in results[1:] if r.app != NOOP and r.labels != results[0].labels]
-    meta = {
+    meta = meta_of(args, pinned, version, began, load_before)
+    return report_and_verdict(args, results, slow, endurance, meta)
+
+
+def meta_of(
+    args: argparse.Namespace, pinned: str, version: str, began: float, load_before: tuple
+) -> dict:
+    """What the report says of the run itself."""
+    return {
         "model_uri": pinned,
         "version": version,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -176,6 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         "stall_timeouts_s": STALL_TIMEOUT,
         "elapsed_s": round(time.monotonic() - began),
     }
+
+
+def report_and_verdict(
+    args: argparse.Namespace,
+    results: list[ServerResult],
+    slow: list[SlowClients],
+    endurance: Soak | None,
+    meta: dict,
+) -> int:
+    """Judge the goals, write the report; 0 if every judged goal is met and every server with
+    a model answered the 100-row request as this server did, else 1."""
+    targets = judge(results, PEERS, slow)
+    disagree = [r.server for r in results[1:] if r.app != NOOP and r.labels != results[0].labels]
     report = write(args.out, results, targets, meta, endurance, slow)
     print("\n" + report)
     print(f"bench: wrote {args.out}/latest.{{md,json,png}} in {meta['elapsed_s'] / 60:.1f} min")

@@ -1,7 +1,8 @@
 """The servers the bench runs, each as a `Server`: its command, ready and predict paths, its
 request body for a set of rows and how to read labels back from its answer.
 
-This server (`python -m serving`: Granian, RSGI, the model agent), the gunicorn front it had
+This server (`python -m serving`: Granian, RSGI, the model agent; also through its V2 REST
+endpoint, `v2_rest`, and V2 gRPC: bench/protocols.py), the gunicorn front it had
 before the front changed (bench/gunicorn_reference.py: gunicorn's master, the model agent and
 sync workers serving the same app on the same model), `mlflow models serve` (1 and 2 workers),
 and two peers
@@ -80,7 +81,7 @@ def mlflow_body(frame: pd.DataFrame) -> bytes:
 
 def v2_body(frame: pd.DataFrame) -> bytes:
     """The rows as an Open Inference (V2) request that MLServer decodes back into a DataFrame:
-    one input per column, nulls as JSON null."""
+    one input per column, nulls as JSON null (what this server's V2 REST is sent too)."""
     inputs = []
     for column in frame.columns:
         values = frame[column]
@@ -96,6 +97,18 @@ def v2_body(frame: pd.DataFrame) -> bytes:
 def v2_labels(answer: dict) -> list[int]:
     """The labels in an Open Inference (V2) answer: its first output's data."""
     return [int(v) for v in answer["outputs"][0]["data"]]
+
+
+def v2_rest(ours: Server) -> Server:
+    """This server driven through its V2 REST infer endpoint, with MLServer's request body."""
+    return replace(
+        ours,
+        name=ours.name.replace("this server", "this server, V2 REST"),
+        kind="ours-v2-rest",
+        predict_path="/v2/models/titanic/infer",
+        body=v2_body,
+        labels=v2_labels,
+    )
 
 
 def records_body(frame: pd.DataFrame) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,6 +18,10 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_URI = "models:/titanic@champion"
+# A registry alias URI: the one kind of model URI that can move, and whose siblings
+# (--serve-aliases) are the same model's other aliases.
+ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
+ALIAS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIB = 1024 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
@@ -48,6 +53,8 @@ class Settings:
     workers: int = 2
     threads: int = 4  # per worker: Flask's endpoints and large batches (the loop answers the rest)
     model_uri: str = DEFAULT_MODEL_URI
+    serve_aliases: str = ""  # empty: only the model URI's own alias; else a comma-separated list
+    grpc_port: int = 0  # the Open Inference Protocol over gRPC on this port; 0: off
     tracking_uri: str = ""  # empty: resolved by default_tracking_uri() in from_env/parse
     max_body_bytes: int = 4 * MIB
     max_rows: int = 10_000
@@ -94,8 +101,46 @@ class Settings:
             )
         if not self.model_uri:
             problems.append(f"{named('model_uri')} is empty")
+        if not 0 <= self.grpc_port < 65536 or (self.grpc_port and self.grpc_port == self.port):
+            problems.append(
+                f"{named('grpc_port')} must be in 1..65535 and not {named('port')} (0: off), "
+                f"got {self.grpc_port}"
+            )
+        problems += self._alias_problems()
         if problems:
             raise ValueError("; ".join(problems))
+
+    def _alias_problems(self) -> list[str]:
+        if not self.serve_aliases.strip():
+            return []
+        match = ALIAS_URI.match(self.model_uri)
+        if match is None:
+            return [
+                f"{named('serve_aliases')} needs {named('model_uri')} to name an alias "
+                f"(models:/NAME@ALIAS), got {self.model_uri!r}"
+            ]
+        aliases = [a.strip() for a in self.serve_aliases.split(",")]
+        bad = [a for a in aliases if not ALIAS_NAME.match(a)]
+        if bad:
+            return [f"{named('serve_aliases')}: {bad[0]!r} is not an alias name"]
+        if len(set(aliases)) != len(aliases):
+            return [f"{named('serve_aliases')} names an alias twice: {self.serve_aliases!r}"]
+        if match["alias"] not in aliases:
+            return [
+                f"{named('serve_aliases')} must include {match['alias']!r}, the alias of "
+                f"{named('model_uri')}, which is served by default"
+            ]
+        return []
+
+    @property
+    def model_uris(self) -> tuple[str, ...]:
+        """The model URIs this server serves, the default first: the model URI, and under
+        --serve-aliases the same registered model at each other alias, in the order given."""
+        match = ALIAS_URI.match(self.model_uri)
+        if match is None or not self.serve_aliases.strip():
+            return (self.model_uri,)
+        others = [a.strip() for a in self.serve_aliases.split(",") if a.strip() != match["alias"]]
+        return (self.model_uri, *(f"models:/{match['name']}@{alias}" for alias in others))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -140,6 +185,12 @@ HELP = {
     "threads": "threads per worker for Flask's endpoints and large batches (one-row predictions "
     "are answered on the worker's event loop)",
     "model_uri": "MLflow model URI to serve, e.g. models:/titanic@champion or models:/titanic/3",
+    "serve_aliases": "aliases of the model URI's registered model to load and serve side by "
+    "side, comma-separated, e.g. champion,challenger; it must include the model URI's alias, "
+    "which is served unless a request asks for another (?alias=, X-Model-Alias, or a V2 version "
+    "path); empty: the model URI's alias alone",
+    "grpc_port": "serve the Open Inference Protocol (V2) over gRPC on this port too, from the "
+    "same workers and models; 0: off",
     "tracking_uri": "MLflow tracking/registry URI (default: the embedded sqlite store at the "
     "repo root)",
     "max_body_bytes": "largest request body accepted, in bytes (larger: 413)",

@@ -463,8 +463,9 @@ Converter = Callable[[Any, Column, str], Any]
 class Kind:
     """One MLflow column type (`DataType` name), and what every part of serving makes of it.
 
-    The parser, the frame builder, the batch engines (numpy, Arrow, Spark) and the OpenAPI
-    document all read this one table: a type added or changed here is changed everywhere.
+    The parser, the frame builder, the batch engines (numpy, Arrow, Spark), the Open Inference
+    Protocol (V2) and the OpenAPI document all read this one table: a type added or changed here
+    is changed everywhere.
     """
 
     name: str
@@ -478,25 +479,34 @@ class Kind:
     spark: str  # pyspark.sql.types class name
     openapi: Mapping[str, Any]  # the JSON schema of one value
     example: Any  # a plausible value, for documentation and placeholders
+    v2: str  # the column's Open Inference Protocol (V2) datatype, in metadata and answers
+    v2_accepts: frozenset[str]  # the V2 datatypes a request may send it in (its values converted)
 
+
+# V2 datatypes by family: an integer column takes any integer tensor, a number column any
+# numeric one (its values converted, within the column's bounds, as a JSON value would be).
+V2_INTEGERS = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
+V2_NUMBERS = V2_INTEGERS | {"FP16", "FP32", "FP64"}
 
 KINDS: Mapping[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind("long", int, INT64, _to_int(INT64), "an integer", "int64", True, "int64",
              "LongType",
-             {"type": "integer", "format": "int64", "minimum": INT64[0], "maximum": INT64[1]}, 3),
+             {"type": "integer", "format": "int64", "minimum": INT64[0], "maximum": INT64[1]}, 3,
+             "INT64", V2_INTEGERS),
         Kind("integer", int, INT32, _to_int(INT32), "an integer", "int32", True, "int32",
              "IntegerType",
-             {"type": "integer", "format": "int32", "minimum": INT32[0], "maximum": INT32[1]}, 3),
+             {"type": "integer", "format": "int32", "minimum": INT32[0], "maximum": INT32[1]}, 3,
+             "INT32", V2_INTEGERS),
         # inf is out of bounds, and nan compares false: both go to the converter
         Kind("double", float, FINITE, _to_float, "a finite number", "float64", True, "float64",
-             "DoubleType", {"type": "number", "format": "double"}, 22.0),
+             "DoubleType", {"type": "number", "format": "double"}, 22.0, "FP64", V2_NUMBERS),
         Kind("float", float, FINITE, _to_float, "a finite number", "float32", True, "float32",
-             "FloatType", {"type": "number", "format": "float"}, 22.0),
+             "FloatType", {"type": "number", "format": "float"}, 22.0, "FP32", V2_NUMBERS),
         Kind("string", str, None, _to_str, "a string", "object", False, "string",
-             "StringType", {"type": "string"}, "S"),
+             "StringType", {"type": "string"}, "S", "BYTES", frozenset({"BYTES"})),
         Kind("boolean", bool, None, _to_bool, "true or false", "bool", False, "bool_",
-             "BooleanType", {"type": "boolean"}, True),
+             "BooleanType", {"type": "boolean"}, True, "BOOL", frozenset({"BOOL"})),
     )
 }  # fmt: skip

@@ -17,20 +17,28 @@ The metrics (all prefixed `serving_`):
   as unknown;
 - `model_loads_total{kind="load"|"reload"}`, `model_reload_failures_total`: call
   `model_loaded(info, reload=...)` and `reload_failed(version)` from the code that (re)loads;
-- `model_info{name,version,inference} 1`: the model each live worker serves (max over live
-  workers: during a rolling reload two versions can show 1).
+- `model_info{name,version,alias,inference} 1`: the models each live worker serves, one per
+  served alias (max over live workers: during a rolling reload two versions can show 1);
+- `stage_duration_seconds{stage,endpoint,version}` (histogram): where a prediction's time goes,
+  stage by stage (`STAGES`: read the body, decode it, validate it into typed rows, predict,
+  encode the answer), by endpoint and model version. A request adds its stages to counts held
+  in the process (`Stages`: a lock and five list increments, a fraction of a microsecond),
+  which a daemon thread adds to the histogram every `FLUSH_SECONDS` (and /metrics before it
+  renders), so that the hot path pays no multiprocess file writes for them.
 """
 
 from __future__ import annotations
 
 import atexit
+import bisect
 import logging
 import os
 import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from functools import cache
 from types import SimpleNamespace
 from typing import Any
@@ -41,10 +49,14 @@ ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
 MAX_CLASSES = 20  # distinct `class` label values per process; more are counted as "other"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+STAGES = ("read", "decode", "validate", "predict", "encode")
+STAGE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)  # fmt: skip
+FLUSH_SECONDS = 1.0
 
 _lock = threading.Lock()
 _classes: set[str] = set()
-_shown: dict[str, Any] = {"labels": None, "serving": False, "info": None}
+_shown: dict[str, Any] = {"serving": False, "infos": {}, "labels": {}, "on": set()}
 _class_children: dict[tuple[str, str], Any] = {}  # (endpoint, class) -> its counter's child
 _SCALARS = frozenset((int, str, float, bool))
 
@@ -127,9 +139,16 @@ def _instruments() -> SimpleNamespace:
         ),
         model_info=Gauge(
             "serving_model_info",
-            "The model a live worker serves: 1 for its name, version and inference path",
-            ["name", "version", "inference"],
+            "The models a live worker serves: 1 for each name, version, alias and inference path",
+            ["name", "version", "alias", "inference"],
             multiprocess_mode="livemax",
+        ),
+        stages=Histogram(
+            "serving_stage_duration_seconds",
+            "Time per stage of a prediction request (read, decode, validate, predict, encode), "
+            "by endpoint and model version",
+            ["stage", "endpoint", "version"],
+            buckets=STAGE_BUCKETS,
         ),
     )
 
@@ -150,27 +169,32 @@ def reload_failed(version: str | None = None) -> None:
 
 
 def show_model(info: Any) -> None:
-    """Set `model_info` to this process's model (1) and the one it replaced to 0.
+    """Set `model_info` to 1 for this process's model `info` (one per served model URI) and to 0
+    for the one it replaced, unless another served URI still shows it.
 
-    Called from the process that serves requests (a worker), which loads its own model: no
+    Called from the process that serves requests (a worker), which loads its own models: no
     other process's value can outlive a reload.
     """
-    if info is not None and info is _shown["info"]:  # every request: nothing changed
+    key = getattr(info, "model_uri", None)
+    if info is None or _shown["infos"].get(key) is info:  # every request: nothing changed
         return
-    labels = None
-    if info is not None:
-        labels = (str(info.name), str(info.version), str(getattr(info, "inference", "")))
+    labels = (
+        str(info.name),
+        str(info.version),
+        str(getattr(info, "alias", None) or ""),
+        str(getattr(info, "inference", "")),
+    )
     with _lock:
         _shown["serving"] = True
-        _shown["info"] = info
-        if labels == _shown["labels"]:
-            return
+        _shown["infos"][key] = info
+        _shown["labels"][key] = labels
+        on = set(_shown["labels"].values())
         gauge = _instruments().model_info
-        if _shown["labels"] is not None:
-            gauge.labels(*_shown["labels"]).set(0)
-        if labels is not None:
-            gauge.labels(*labels).set(1)
-        _shown["labels"] = labels
+        for gone in _shown["on"] - on:
+            gauge.labels(*gone).set(0)
+        for shown in on - _shown["on"]:
+            gauge.labels(*shown).set(1)
+        _shown["on"] = on
 
 
 def count_predictions(endpoint: str, labels: Iterable[Any]) -> None:
@@ -222,6 +246,7 @@ def render() -> tuple[bytes, str]:
     )
 
     _instruments()  # every metric is exposed, at 0, from the first scrape on
+    stages().flush()  # this process's stage counts, now
     if multiprocess_mode():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -237,6 +262,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self._instruments = _instruments()
+        self.stages = stages().record  # (endpoint, version, durations in STAGES order)
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._latencies: dict[str, Any] = {}
         self._rows: dict[str, Any] = {}
@@ -275,3 +301,88 @@ class Recorder:
         """Count the optional values a request had outside the training domain, by column."""
         for column, count in counts.items():
             self._instruments.out_of_domain.labels(endpoint, column).inc(count)
+
+
+class Stages:
+    """Per-stage durations, counted in the process and added to the stage histogram in bulk.
+
+    `record` takes a request's durations (seconds, in `STAGES` order; None for a stage that
+    was not timed) under one lock; `flush` (the flusher thread, every FLUSH_SECONDS, and
+    `render`) adds the counts to `serving_stage_duration_seconds` and starts over.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], list[list[Any]]] = {}
+        self._children: dict[tuple[str, str, str], Any] = {}
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._width = len(STAGE_BUCKETS) + 1  # the last: above every bound (+Inf)
+
+    def record(self, endpoint: str, version: str | None, durations: Sequence[float | None]) -> None:
+        key = (endpoint, str(version))
+        with self._lock:
+            counts = self._pending.get(key)
+            if counts is None:
+                counts = self._pending[key] = [[0] * self._width + [0.0] for _ in STAGES]
+            for seconds, row in zip(durations, counts, strict=False):
+                if seconds is not None:
+                    row[bisect.bisect_left(STAGE_BUCKETS, seconds)] += 1
+                    row[-1] += seconds
+        if self._thread is None or self._pid != os.getpid():
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="stage-metrics", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception:  # a metrics bug must not end the thread
+                log.exception("stage metrics flush failed")
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        histogram = _instruments().stages
+        for (endpoint, version), counts in pending.items():
+            for stage, row in zip(STAGES, counts, strict=True):
+                total = sum(row[:-1])
+                if not total:
+                    continue
+                child = self._children.get((stage, endpoint, version))
+                if child is None:
+                    child = histogram.labels(stage, endpoint, version)
+                    self._children[(stage, endpoint, version)] = child
+                _add(child, row)
+
+
+def _add(child: Any, row: list[Any]) -> None:
+    """Add bucket counts and their sum to a Histogram child (its own `_buckets` and `_sum`, as
+    `observe` does one at a time; one at a time if this prometheus_client has neither)."""
+    buckets, total = getattr(child, "_buckets", None), getattr(child, "_sum", None)
+    if buckets is None or total is None or len(buckets) != len(row) - 1:
+        for i, count in enumerate(row[:-1]):
+            bound = STAGE_BUCKETS[i] if i < len(STAGE_BUCKETS) else STAGE_BUCKETS[-1] * 2
+            for _ in range(count):
+                child.observe(bound)
+        return
+    for i, count in enumerate(row[:-1]):
+        if count:
+            buckets[i].inc(count)
+    total.inc(row[-1])
+
+
+@cache
+def stages() -> Stages:
+    """This process's stage counts (created on first use)."""
+    return Stages()

@@ -2,10 +2,11 @@
 
 In the server's run directory:
 
-- `state.json`, written by the agent only (atomically: a temp file renamed over it): what it
-  staged (`model`: the version's identity fields plus `path`, its local directory, or `error`
-  when its files could not be staged), its view of the registry (`registry`), the id of the last
-  reload request it handled (`handled`) and its pid;
+- `state.json`, written by the agent only (atomically: a temp file renamed over it): for each
+  model URI it stages (one per served alias), what it staged (`model`: the version's identity
+  fields plus `path`, its local directory, or `error` when its files could not be staged) and
+  its view of the registry for that URI (`registry`), under `models`; the id of the last reload
+  request it handled (`handled`) and its pid;
 - `request`, written by a worker (atomically) to ask the agent to poll the registry now: a
   fresh id, which the agent echoes as `handled` once it has polled.
 
@@ -26,13 +27,25 @@ REQUEST = "request"
 
 
 @dataclass(frozen=True)
-class AgentState:
-    """What `state.json` says (empty when the agent has written nothing yet)."""
+class Staged:
+    """What the agent says of one model URI: the version it staged (None: none yet) and the
+    registry as its polls for that URI see it."""
 
     model: dict[str, Any] | None = None
     registry: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """What `state.json` says (empty when the agent has written nothing yet)."""
+
+    models: dict[str, Staged] = field(default_factory=dict)  # by model URI
     handled: str | None = None
     agent_pid: int | None = None
+
+    def of(self, model_uri: str) -> Staged:
+        """What the agent says of `model_uri` (nothing yet, if it does not stage it (yet))."""
+        return self.models.get(model_uri) or Staged()
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -47,8 +60,10 @@ def _write_atomically(path: Path, text: str) -> None:
 def publish(directory: Path, state: AgentState) -> None:
     """Write `state.json` (the agent only)."""
     record = {
-        "model": state.model,
-        "registry": state.registry,
+        "models": {
+            uri: {"model": staged.model, "registry": staged.registry}
+            for uri, staged in state.models.items()
+        },
         "handled": state.handled,
         "agent_pid": state.agent_pid,
     }
@@ -72,9 +87,12 @@ def read_state(directory: Path) -> AgentState:
         saved = json.loads((directory / STATE).read_text())
     except FileNotFoundError:
         return AgentState()
+    models = saved.get("models") or {}
     return AgentState(
-        model=saved.get("model"),
-        registry=saved.get("registry") or {},
+        models={
+            uri: Staged(model=entry.get("model"), registry=entry.get("registry") or {})
+            for uri, entry in models.items()
+        },
         handled=saved.get("handled"),
         agent_pid=saved.get("agent_pid"),
     )

@@ -99,10 +99,15 @@ class AgentSource(Source):
         self._state = protocol.read_state(self.directory)
         return self._state
 
+    @property
+    def _staged(self) -> protocol.Staged:
+        return self._state.of(self.model_uri)
+
     def resolve(self) -> ModelInfo:
-        model = self._read().model
+        self._read()
+        model = self._staged.model
         if not model:
-            registry = self._state.registry
+            registry = self._staged.registry
             if registry.get("missing"):
                 raise ModelNotFound(registry["missing"])
             if registry.get("reachable") is False:
@@ -113,7 +118,7 @@ class AgentSource(Source):
 
     def fetch(self, info: ModelInfo) -> Path:
         if not info.path:  # the agent could not stage this version: refused like a bad one
-            error = (self._state.model or {}).get("error") or "not staged"
+            error = (self._staged.model or {}).get("error") or "not staged"
             raise SelfCheckFailed(error)
         return Path(info.path)
 
@@ -134,10 +139,11 @@ class AgentSource(Source):
         """The resolved URI of what the agent published, if anything (read from disk)."""
         if self.stamp() is None:
             return None
-        return (self._read().model or {}).get("resolved_uri")
+        self._read()
+        return (self._staged.model or {}).get("resolved_uri")
 
     def health(self) -> dict[str, Any] | None:
-        return self._state.registry or None
+        return self._staged.registry or None
 
 
 def source_for(model_uri: str, tracking_uri: str, agent_dir: Path | None = None) -> Source:

@@ -21,11 +21,11 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+from serving.config import ALIAS_URI
 from serving.model.identity import ModelIdentity, write_identity
 from serving.registry.health import ModelNotFound
 from serving.tempdirs import owned_temp_dir
 
-ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 KEEP_STAGED = 4  # staged versions kept on disk (a worker may still be serving an older one)
 # MLflow retries a failing HTTP call 7 times with a 2 s backoff factor and waits 120 s per call by
@@ -47,6 +47,12 @@ def set_mlflow_http_defaults(environ: MutableMapping[str, str] | None = None) ->
 def watches_alias(model_uri: str) -> bool:
     """Only an alias can move: a fixed version or a path is never polled once loaded."""
     return ALIAS_URI.match(model_uri) is not None
+
+
+def alias_of(model_uri: str) -> str | None:
+    """The alias an alias URI names (models:/titanic@champion -> champion), else None."""
+    match = ALIAS_URI.match(model_uri)
+    return match["alias"] if match else None
 
 
 def is_registry_uri(model_uri: str) -> bool:

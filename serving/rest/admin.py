@@ -5,7 +5,8 @@ carry `Authorization: Bearer <token>` (missing: 401, wrong: 403). The token is c
 `hmac.compare_digest`, read from the environment only (never a flag, so `ps` does not show it)
 and never logged: the request log records method, path and status, not headers.
 
-A request reaches one worker, which reloads at once and answers with the outcome; it also
+A request reaches one worker, which reloads every served alias at once and answers with the
+outcome (the default's, and each alias's under `models`); it also
 touches the shared reload flag, and every other worker reloads within a fraction of a second
 (see `serving.watcher`). A forced reload also retries a version refused before.
 """
@@ -20,17 +21,18 @@ from flask import Blueprint, Response, request
 
 from serving.rest.errors import error_response, json_response
 from serving.rundir import ReloadFlag
-from serving.store import ModelStore
+from serving.store import ModelStore, Stores, as_stores
 
 TOKEN_ENV = "SERVING_ADMIN_TOKEN"
 
 
 def admin_blueprint(
-    store: ModelStore,
+    stores: ModelStore | Stores,
     flag: ReloadFlag | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Blueprint:
     environ = os.environ if environ is None else environ
+    stores = as_stores(stores)
     token = environ.get(TOKEN_ENV, "").encode()
     admin = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -52,7 +54,9 @@ def admin_blueprint(
             )
         if not hmac.compare_digest(sent.strip().encode(), token):
             return error_response("forbidden", "the admin token is not valid", 403)
-        result = store.poll(force=True, refresh=True)
+        results = stores.reload()
+        store = stores.default
+        result = results[store.model_uri]
         if flag is not None:
             flag.touch()  # the other workers reload within a tick
         current = store.current
@@ -62,6 +66,7 @@ def admin_blueprint(
             "version": current.info.version if current is not None else None,
             "refused": status["refused"] if result == "refused" else None,
             "registry": status["registry"],
+            "models": {uri: outcome for uri, outcome in results.items()},
             "other_workers": "signalled"
             if flag is not None
             else "not signalled (no shared reload flag in this server)",

@@ -25,38 +25,46 @@ from serving.rest.openapi import openapi_blueprint
 from serving.rest.predict import predict_blueprint
 from serving.rest.predict_lane import PredictLane, WsgiLane
 from serving.rest.probes import probes_blueprint
+from serving.rest.v2 import v2_blueprint
 from serving.rundir import ReloadFlag
-from serving.store import ModelStore
+from serving.store import ModelStore, Stores, as_stores
 
 
 def build_app(
-    settings: Settings, store: ModelStore, reload_flag: ReloadFlag | None = None
+    settings: Settings, stores: ModelStore | Stores, reload_flag: ReloadFlag | None = None
 ) -> tuple[Flask, PredictLane]:
     """The Flask app (every endpoint) and the predict lane that may answer in front of it."""
+    stores = as_stores(stores)
     app = Flask(__name__, root_path=str(Path(__file__).parent))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["serving"] = {"settings": settings, "store": store, "reload_flag": reload_flag}
+    app.extensions["serving"] = {
+        "settings": settings,
+        "store": stores.default,
+        "stores": stores,
+        "reload_flag": reload_flag,
+    }
     register_error_handlers(app)
-    recorder = install_hooks(app, store)
-    app.register_blueprint(probes_blueprint(store, settings.reload_interval))
-    app.register_blueprint(predict_blueprint(store, settings.max_rows, recorder))
-    app.register_blueprint(invocations_blueprint(store, settings.max_rows, recorder))
-    app.register_blueprint(admin_blueprint(store, reload_flag))
-    app.register_blueprint(openapi_blueprint(store, settings))
+    recorder = install_hooks(app, stores)
+    app.register_blueprint(probes_blueprint(stores, settings.reload_interval))
+    app.register_blueprint(predict_blueprint(stores, settings.max_rows, recorder))
+    app.register_blueprint(invocations_blueprint(stores, settings.max_rows, recorder))
+    app.register_blueprint(v2_blueprint(stores, settings.max_rows, recorder))
+    app.register_blueprint(admin_blueprint(stores, reload_flag))
+    app.register_blueprint(openapi_blueprint(stores, settings))
     app.register_blueprint(docs_blueprint())
-    lane = PredictLane(store, recorder, settings.max_rows, settings.max_body_bytes)
+    lane = PredictLane(stores, recorder, settings.max_rows, settings.max_body_bytes)
     return app, lane
 
 
 def create_app(
     settings: Settings | None = None,
-    model_store: ModelStore | None = None,
+    model_store: ModelStore | Stores | None = None,
     reload_flag: ReloadFlag | None = None,
 ) -> Flask:
     """The WSGI app, for any WSGI server (and Flask's test client)."""
     settings = settings or Settings.from_env()
     if model_store is None:
-        model_store = ModelStore.from_settings(settings)
+        model_store = Stores.from_settings(settings)
         model_store.try_load()
     if reload_flag is None:
         reload_flag = ReloadFlag.create()  # python -m serving makes one per server instead

@@ -38,7 +38,17 @@ def request_of(scope: Scope) -> Request:
         bad_length=bad,
         request_id=rid,
         scope=lambda: scope,
+        header=lambda name: _header(scope, name),
     )
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    """The first value of header `name` (lower case), if sent."""
+    wanted = name.encode("latin-1")
+    for key, value in scope.get("headers", ()):
+        if key == wanted:
+            return value.decode("latin-1")
+    return None
 
 
 class Asgi:

@@ -1,8 +1,10 @@
-"""JSON answers, and the Flask handlers that give every 4xx/5xx the one error shape.
+"""JSON answers, and the Flask handlers that give every 4xx/5xx its protocol's error shape.
 
 Whatever goes wrong in a request (an `ApiError` we raised, one of Werkzeug's HTTP errors, a bug)
-leaves as `{"error": {"code": ..., "message": ..., ...}}` (see serving.errors); a bug's trace goes
-to the server log, never to the client.
+leaves as an `ApiError` in the shape of the path's protocol (serving.rest.dialects): ours,
+`{"error": {"code": ..., "message": ..., ...}}` (see serving.errors), MLflow's on /invocations,
+the Open Inference Protocol's under /v2. A bug's trace goes to the server log, never to the
+client. The error's code is kept in `g.error_code` for the access log.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import logging
 from typing import Any
 
 import orjson
-from flask import Flask, Response
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from serving.errors import ApiError
+from serving.rest.dialects import error_answer
 from serving.rest.limits import body_too_large_error
 
 log = logging.getLogger("serving.rest.errors")
@@ -46,10 +49,17 @@ def error_response(
     return json_response({"error": {"code": code, "message": message, **details}}, status, headers)
 
 
+def api_error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
+    """`error` in the shape of the request's protocol; its code noted for the access log."""
+    g.error_code = error.code
+    status, payload = error_answer(error, request.path)
+    return json_response(payload, status, headers)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return json_response(exc.body(), exc.status)
+        return api_error_response(exc)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -62,12 +72,13 @@ def register_error_handlers(app: Flask) -> None:
             details["allowed"] = [m.strip() for m in headers["Allow"].split(",")]
         message = exc.description or exc.name
         if status == 413 and app.config.get("MAX_CONTENT_LENGTH"):
-            error = body_too_large_error(app.config["MAX_CONTENT_LENGTH"])
-            return json_response(error.body(), 413, headers)
-        return error_response(code, message, status, headers, **details)
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            return api_error_response(body_too_large_error(limit), headers)
+        return api_error_response(ApiError(code, message, status, **details), headers)
 
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> Response:
         # Only genuine bugs land here: the trace goes to the server log, never to the client.
         log.exception("unhandled error while serving a request")
-        return error_response("internal_error", "internal server error; see the server log", 500)
+        error = ApiError("internal_error", "internal server error; see the server log", 500)
+        return api_error_response(error)

@@ -8,9 +8,10 @@ a way to read the body. The body is awaited without holding a thread, within `--
 its own) and `--max-body-bytes` (413, refused from Content-Length before a byte is read). A
 slow or stalled client therefore costs a coroutine, never a worker. Then:
 
-- POST /predict's common case (serving.rest.predict_lane) is answered on the event loop when
-  its body is small (one passenger costs a fraction of a millisecond), or in the worker's
-  thread pool when it is large, so a big batch never holds up the worker's other connections;
+- POST /predict's common case, and V2 infer's (serving.rest.predict_lane), is answered on the
+  event loop when its body is small (one passenger costs a fraction of a millisecond), or in
+  the worker's thread pool when it is large, so a big batch never holds up the worker's other
+  connections;
 - everything else goes to the Flask app (every endpoint, every error answer) in the thread
   pool, as a WSGI request with the buffered body (the environ is built by a2wsgi).
 
@@ -37,10 +38,11 @@ from serving.errors import ApiError
 from serving.metrics import UNMATCHED
 from serving.request_log import request_id
 from serving.rest.answers import answer_headers
-from serving.rest.hooks import ABANDONED, account, rule_of
+from serving.rest.dialects import error_answer
+from serving.rest.hooks import ABANDONED, READ_SECONDS, account, rule_of
 from serving.rest.limits import body_timeout_error, body_too_large_error, timeout_error
 from serving.rest.predict_lane import PredictLane, WSGIApp
-from serving.store import ModelStore
+from serving.store import ModelStore, Stores, as_stores
 
 log = logging.getLogger("serving.rest.front")
 
@@ -50,6 +52,11 @@ WATCH_TICK = 0.25  # seconds between the body watchdog's sweeps
 
 Headers = list[tuple[str, str]]
 ReadBody = Callable[[int], Awaitable[bytes]]  # read(limit) -> the whole body
+
+
+def time_limited(path: str) -> bool:
+    """The prediction endpoints, V2's infer among them, answer 504 past --request-timeout."""
+    return path in TIME_LIMITED or (path.startswith("/v2/models/") and path.endswith("/infer"))
 
 
 class Disconnected(Exception):
@@ -72,6 +79,7 @@ class Request:
     bad_length: bool = False
     request_id: str = ""
     scope: Callable[[], MutableMapping[str, Any]] = field(default=dict)  # ASGI scope, for WSGI
+    header: Callable[[str], str | None] = field(default=lambda name: None)  # by lower-case name
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -149,10 +157,13 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, Headers, bytes
 
 
 class Front:
-    """`Front(flask_app.wsgi_app, lane, store, settings)`; the adapters call `respond`."""
+    """`Front(flask_app.wsgi_app, lane, stores, settings)`; the adapters call `respond`."""
 
-    def __init__(self, wsgi: WSGIApp, lane: PredictLane, store: ModelStore, settings: Settings):
-        self.wsgi, self.lane, self.store, self.settings = wsgi, lane, store, settings
+    def __init__(
+        self, wsgi: WSGIApp, lane: PredictLane, stores: ModelStore | Stores, settings: Settings
+    ):
+        self.wsgi, self.lane, self.settings = wsgi, lane, settings
+        self.stores = as_stores(stores)
         self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="serving-request")
         self.watch = BodyWatch(settings.body_timeout)
 
@@ -164,19 +175,23 @@ class Front:
             return self._error(request, error, close=True)
         except Disconnected:
             return None
+        read = time.perf_counter() - request.started
         if self.lane.takes(request.method, request.path, request.query, request.content_type):
+            alias = request.header("x-model-alias")
+            rid, path = request.request_id, request.path
             if len(body) <= INLINE_BYTES:
-                answer = self.lane.answer(body, request.request_id)
+                answer = self.lane.answer(body, rid, alias, path)
             else:
-                answer = await self._in_pool(request, self.lane.answer, body, request.request_id)
+                answer = await self._in_pool(request, self.lane.answer, body, rid, alias, path)
                 if isinstance(answer, Reply):  # timed out
                     return answer
             if answer is not None:
                 started = request.started
                 return Reply(answer.status, answer.headers, answer.body,
-                             lambda: self.lane.account(answer, started))  # fmt: skip
+                             lambda: self.lane.account(answer, started, read))  # fmt: skip
         environ = build_environ(request.scope(), io.BytesIO(body))  # type: ignore[arg-type]
         environ["CONTENT_LENGTH"] = str(len(body))
+        environ[READ_SECONDS] = read
         environ.pop("HTTP_TRANSFER_ENCODING", None)  # the body is whole now
         result = await self._in_pool(request, self._run_flask, environ)
         if result is None or isinstance(result, Reply):
@@ -205,7 +220,7 @@ class Front:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.pool, function, *args)
         limit = self.settings.request_timeout
-        if limit <= 0 or request.path not in TIME_LIMITED:
+        if limit <= 0 or not time_limited(request.path):
             return await future
         try:
             async with asyncio.timeout(limit):
@@ -217,10 +232,11 @@ class Front:
 
     def _error(self, request: Request, error: ApiError, close: bool) -> Reply:
         """An error answered here, below Flask, in the same shape, headers, log and metrics."""
-        model = self.store.current
+        model = self.stores.default.current
         version = model.info.version if model is not None else None
         rid = request_id(request.request_id)
-        payload = orjson.dumps(error.body())
+        status, body = error_answer(error, request.path)
+        payload = orjson.dumps(body)
         headers = [
             ("content-type", "application/json"),
             ("content-length", str(len(payload))),
@@ -235,14 +251,14 @@ class Front:
                 endpoint=self._rule(request),
                 method=request.method,
                 path=request.path,
-                status=error.status,
+                status=status,
                 started=request.started,
                 rid=rid,
                 version=version,
                 error=error.code,
             )
 
-        return Reply(error.status, headers, payload, done)
+        return Reply(status, headers, payload, done)
 
     def _rule(self, request: Request) -> str:
         """The URL rule the metrics label a request with (as Flask's hooks do)."""

@@ -18,11 +18,14 @@ from werkzeug.routing import Map
 from serving.metrics import UNMATCHED, Recorder, show_model
 from serving.request_log import log_request, request_id
 from serving.rest.answers import answer_headers
-from serving.store import ModelStore
+from serving.store import Stores
 
 # Set in the environ of a request whose answer was given up on (a 504 already went out): its
 # late answer is neither logged nor counted again.
 ABANDONED = "serving.abandoned"
+# Set by the front in the environ: the seconds the request's body took to arrive (its `read`
+# stage in the metrics).
+READ_SECONDS = "serving.read_seconds"
 
 
 def account(
@@ -71,9 +74,10 @@ def rule_of(url_map: Map, path: str, method: str) -> str:
     return rule.rule
 
 
-def install_hooks(app: Flask, store: ModelStore) -> Recorder:
+def install_hooks(app: Flask, stores: Stores) -> Recorder:
     """Count and log every request of `app`; returns the recorder, for the predict lane."""
     recorder = Recorder()
+    store = stores.default
 
     @app.before_request
     def _start() -> None:
@@ -82,8 +86,11 @@ def install_hooks(app: Flask, store: ModelStore) -> Recorder:
         ctx.request_id = request_id(request.environ.get("HTTP_X_REQUEST_ID", ""))
         ctx.model = None
         ctx.rows = None
-        model = store.current
-        show_model(model.info if model is not None else None)
+        ctx.error_code = None
+        for served in stores.all:
+            model = served.current
+            if model is not None:
+                show_model(model.info)
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -96,9 +103,10 @@ def install_hooks(app: Flask, store: ModelStore) -> Recorder:
         for name, value in answer_headers(rid, version):
             response.headers[name] = value
         status = response.status_code
-        error = None
-        if status >= 400 and response.is_json:
-            error = (response.get_json(silent=True) or {}).get("error", {}).get("code")
+        error = getattr(ctx, "error_code", None)  # set by the error handlers
+        if error is None and status >= 400 and response.is_json:  # a view's own error answer
+            detail = (response.get_json(silent=True) or {}).get("error")
+            error = detail.get("code") if isinstance(detail, dict) else None
         account(
             recorder,
             endpoint=req.url_rule.rule

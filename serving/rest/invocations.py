@@ -1,10 +1,14 @@
 """POST /invocations: MLflow's scoring protocol, with MLflow's own parsers and serializer.
 
 Exactly what `mlflow models serve` accepts: JSON with one of `dataframe_split`,
-`dataframe_records`, `instances`, `inputs` (and optional `params`), or `text/csv`; answered
-`{"predictions": [...]}` by MLflow's pyfunc of the served version. MLflow (and pandas behind it)
-is imported on the first /invocations request, never before: a worker that only answers /predict
-on the fast path does not carry it in memory.
+`dataframe_records`, `instances`, `inputs` (and optional `params`), `text/csv` or Parquet
+(`application/vnd.apache.parquet`); answered `{"predictions": [...]}` by MLflow's pyfunc of the
+served version (`?alias=` or X-Model-Alias for another served alias). The Content-Type is taken
+or refused by MLflow's own rules (`scoring_content_type`): its media type exactly, the only
+parameter `charset=utf-8`; only a request with no Content-Type at all, which MLflow's server
+answers with a 500, is read as JSON here. Errors have MLflow's shape (serving.rest.dialects).
+MLflow (and pandas behind it) is imported on the first /invocations request, never before: a
+worker that only answers /predict on the fast path does not carry it in memory.
 """
 
 from __future__ import annotations
@@ -13,24 +17,31 @@ import inspect
 import logging
 import math
 import threading
+import time
 import weakref
-from io import StringIO
+from io import BytesIO, StringIO
 from typing import Any
 
 import numpy as np
+import orjson
 from flask import Blueprint, Response, g, request
 
 from serving.contract import Batch, InputSpec, out_of_domain, require_rows
 from serving.errors import ApiError
+from serving.jsonio import loads_allowing_nan
 from serving.metrics import Recorder
 from serving.model.loaded import LoadedModel
+from serving.rest.hooks import READ_SECONDS
 from serving.rest.probes import serving_model
-from serving.rest.requests import CSV_TYPE, json_body, read_body
-from serving.store import ModelStore
+from serving.rest.requests import CSV_TYPE, requested_alias
+from serving.store import Stores
 
 log = logging.getLogger("serving.rest.invocations")
 
 MAX_MESSAGE = 500
+JSON_TYPE = "application/json"
+PARQUET_TYPE = "application/vnd.apache.parquet"
+SCORING_TYPES = (CSV_TYPE, JSON_TYPE, PARQUET_TYPE)  # MLflow's CONTENT_TYPES, in its order
 _pyfuncs: weakref.WeakKeyDictionary[LoadedModel, Any] = weakref.WeakKeyDictionary()
 _pyfunc_lock = threading.Lock()
 
@@ -45,7 +56,38 @@ def _mlflow_error(exc: Any) -> ApiError:
         str(exc.error_code).lower(),
         message,
         status=status if 400 <= status < 500 else 400,
+        error_code=str(exc.error_code),
     )
+
+
+def scoring_content_type(header: str | None) -> str:
+    """The media type of a scoring request, by `mlflow models serve`'s own rules (its
+    `invocations`): split at ";", the first part exactly one of its types, the parameters only
+    `charset`, which must be utf-8 (in any case); else a 415 with MLflow's message. No header
+    at all is JSON here (MLflow's server fails with a 500 on it)."""
+    if header is None:
+        return JSON_TYPE
+    mime_type, *pairs = (part.strip() for part in header.split(";"))
+    parameters = {key: value for key, _, value in (pair.partition("=") for pair in pairs)}
+    if parameters.get("charset", "utf-8").lower() != "utf-8":
+        raise ApiError("unsupported_charset", "The scoring server only supports UTF-8", 415)
+    if unexpected := set(parameters).difference({"charset"}):
+        from mlflow.pyfunc.scoring_server import SCORING_PROTOCOL_CHANGE_INFO
+
+        raise ApiError(
+            "unsupported_media_type",
+            f"Unrecognized content type parameters: {', '.join(sorted(unexpected))}. "
+            f"{SCORING_PROTOCOL_CHANGE_INFO}",
+            415,
+        )
+    if mime_type not in SCORING_TYPES:
+        raise ApiError(
+            "unsupported_media_type",
+            "This predictor only supports the following content types: Types: "
+            f"{list(SCORING_TYPES)}. Got '{header[:200]}'.",
+            415,
+        )
+    return mime_type
 
 
 def pyfunc_of(model: LoadedModel) -> Any:
@@ -74,12 +116,32 @@ def plain_model(model: LoadedModel) -> Any:
         ) from None
 
 
+def decode_body(raw: bytes) -> Any:
+    """A JSON body (NaN tokens read as MLflow's `json.loads` reads them), or a 400
+    (BAD_REQUEST, as MLflow's `_decode_json_input` answers)."""
+    if not raw.strip():
+        raise ApiError(
+            "bad_request",
+            "Invalid input. The request body is empty; send a JSON dictionary with exactly one "
+            "of the input fields",
+            error_code="BAD_REQUEST",
+        )
+    try:
+        return loads_allowing_nan(raw)  # MLflow's own client sends NaN for a missing number
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(
+            "bad_request",
+            f"Invalid input. Ensure that input is a valid JSON formatted string. Error: '{exc}'",
+            error_code="BAD_REQUEST",
+        ) from None
+
+
 def parse_input(
     raw: bytes, mimetype: str, body: Any, model: LoadedModel
 ) -> tuple[Any, dict | None]:
     """MLflow's own parsers, by content type: (DataFrame or arrays, params).
 
-    `body` is the decoded JSON body (None for CSV).
+    `body` is the decoded JSON body (None for CSV and Parquet).
     """
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc import scoring_server
@@ -95,10 +157,16 @@ def parse_input(
             if not text.strip():
                 raise ApiError("empty_body", "the request body is empty; send a CSV with a header")
             return scoring_server.parse_csv_input(StringIO(text), schema=schema), None
+        if mimetype == PARQUET_TYPE:
+            if not raw:
+                raise ApiError("empty_body", "the request body is empty; send a Parquet file")
+            return scoring_server.parse_parquet_input(BytesIO(raw)), None
         if not isinstance(body, dict):
             raise ApiError(
                 "bad_request",
-                f"{scoring_server.REQUIRED_INPUT_FORMAT}; got a JSON array or scalar",
+                f"Invalid input. {scoring_server.REQUIRED_INPUT_FORMAT}. Received a "
+                f"{'list' if isinstance(body, list) else type(body).__name__}.",
+                error_code="BAD_REQUEST",
             )
         parsed = scoring_server._parse_json_data(body, pyfunc.metadata, schema)
         return parsed.data, parsed.params
@@ -106,8 +174,9 @@ def parse_input(
         raise _mlflow_error(exc) from None
 
 
-def predict(model: LoadedModel, data: Any, params: dict | None) -> tuple[str, Any]:
-    """Predict as MLflow's scoring server does: (its JSON serialization, the raw predictions)."""
+def predict(model: LoadedModel, data: Any, params: dict | None) -> tuple[str, Any, float]:
+    """Predict as MLflow's scoring server does: (its JSON serialization, the raw predictions,
+    the seconds the serialization took)."""
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc import scoring_server
 
@@ -127,9 +196,10 @@ def predict(model: LoadedModel, data: Any, params: dict | None) -> tuple[str, An
             f"signature ({type(exc).__name__}: {str(exc)[:200]})",
             status=422,
         ) from None
+    began = time.perf_counter()
     out = StringIO()
     scoring_server.predictions_to_json(predictions, out)
-    return out.getvalue(), predictions
+    return out.getvalue(), predictions, time.perf_counter() - began
 
 
 def as_frame(data: Any) -> Any:
@@ -191,15 +261,18 @@ def apply_domain(frame: Any, spec: InputSpec) -> dict[str, int]:
     return unknown
 
 
-def invocations_blueprint(store: ModelStore, max_rows: int, recorder: Recorder) -> Blueprint:
+def invocations_blueprint(stores: Stores, max_rows: int, recorder: Recorder) -> Blueprint:
     invocations = Blueprint("invocations", __name__)
 
     @invocations.post("/invocations")
     def invocations_view() -> Response:
-        raw = read_body(request, csv=True)
-        model = serving_model(store)
-        body = None if request.mimetype == CSV_TYPE else json_body(raw, request)
-        data, params = parse_input(raw, request.mimetype, body, model)
+        mimetype = scoring_content_type(request.headers.get("Content-Type"))
+        raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
+        model = serving_model(stores.by_alias(requested_alias(request)))
+        began = time.perf_counter()
+        body = decode_body(raw) if mimetype == JSON_TYPE else None
+        decoded = time.perf_counter()
+        data, params = parse_input(raw, mimetype, body, model)
         data = as_frame(data)
         rows = count_rows(data)
         g.rows = rows
@@ -216,7 +289,12 @@ def invocations_blueprint(store: ModelStore, max_rows: int, recorder: Recorder) 
             unknown = apply_domain(data, model.spec)
             if unknown:
                 recorder.out_of_domain("/invocations", unknown)
-        answer, g.predicted = predict(model, data, params)  # counted by the metrics hooks
+        validated = time.perf_counter()
+        answer, g.predicted, encode = predict(model, data, params)  # counted by the hooks
+        predicted = time.perf_counter() - encode
+        stages = (decoded - began, validated - decoded, predicted - validated, encode)
+        read = request.environ.get(READ_SECONDS)
+        recorder.stages("/invocations", model.info.version, (read, *stages))
         return Response(answer, mimetype="application/json")
 
     return invocations

@@ -24,7 +24,7 @@ from flask import Blueprint, Response
 from serving.config import Settings
 from serving.contract import Column, InputSpec
 from serving.rest.errors import json_response
-from serving.store import ModelStore
+from serving.store import Stores
 
 STATIC = Path(__file__).with_name("openapi.json")
 
@@ -104,6 +104,21 @@ def example_request(
     return {c.name: {"0": row.get(c.name, c.type.example)} for c in spec.columns}
 
 
+def v2_example(
+    spec: InputSpec | None, examples: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """The same row as a V2 infer request: one tensor per column, by its kind's V2 datatype."""
+    if spec is None:
+        return {"inputs": [{"name": "Pclass", "datatype": "INT64", "shape": [1], "data": [3]}]}
+    row = examples[0] if examples else {}
+    inputs = [
+        {"name": c.name, "datatype": c.type.v2, "shape": [1],
+         "data": [row.get(c.name, c.type.example)]}
+        for c in spec.columns
+    ]  # fmt: skip
+    return {"id": "example", "inputs": inputs, "outputs": [{"name": "predict"}]}
+
+
 def build_document(
     spec: InputSpec | None, settings: Settings, examples: Sequence[Mapping[str, Any]] = ()
 ) -> dict[str, Any]:
@@ -122,17 +137,19 @@ def build_document(
     body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     body["schema"] = predict_request_schema(spec, settings.max_rows)
     body["example"] = example_request(spec, examples)
+    infer = document["paths"]["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]
+    infer["application/json"]["example"] = v2_example(spec, examples)
     return document
 
 
-def openapi_blueprint(store: ModelStore, settings: Settings) -> Blueprint:
+def openapi_blueprint(stores: Stores, settings: Settings) -> Blueprint:
     """`GET /openapi.json`: this document, for the model being served now."""
     openapi = Blueprint("openapi", __name__)
     cache: dict[str, Any] = {}
 
     @openapi.get("/openapi.json")
     def document() -> Response:
-        model = store.current
+        model = stores.default.current
         if cache.get("model", ...) is not model:
             spec = model.spec if model is not None else None
             examples = model.probe_rows if model is not None else ()

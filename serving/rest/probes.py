@@ -1,12 +1,18 @@
 """The probes: GET / (what this is, and links), /health (alive), /ready (a model answers),
-/version (which one), /metrics.
+/ping (MLflow's scoring-server probe), /version (which one), /metrics.
 
-/ready means a model is loaded and answers its own logged input example; /version gives the
-served version's identity, lineage and training metrics, which inference path serves it, and
-the reload state (the last refusal, the registry's health).
+/ready means the default model (the model URI's, e.g. the champion) is loaded and answers its
+own logged input example: a challenger that does not load never makes the server unready.
+/ping answers as `mlflow models serve` does (200 and a newline once the model is loaded; 404
+before), for MLflow's `ScoringServerClient.wait_server_ready` and SageMaker-style hosts.
+/version gives the default version's identity, lineage and training metrics, which inference
+path serves it and the reload state (the last refusal, the registry's health), and under
+`models` every served alias with the version it serves (or why none).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, Response, g
 
@@ -14,7 +20,7 @@ from serving import metrics
 from serving.errors import ApiError
 from serving.model.loaded import LoadedModel
 from serving.rest.errors import json_response
-from serving.store import ModelNotReady, ModelStore
+from serving.store import ModelNotReady, ModelStore, Stores
 
 
 def serving_model(store: ModelStore) -> LoadedModel:
@@ -26,8 +32,24 @@ def serving_model(store: ModelStore) -> LoadedModel:
     return g.model
 
 
-def probes_blueprint(store: ModelStore, reload_interval: float) -> Blueprint:
+def served(store: ModelStore) -> dict[str, Any]:
+    """One served model URI, as /version lists it: its alias and the version it serves, or why
+    it serves none."""
+    model = store.current
+    entry: dict[str, Any] = {"alias": store.alias, "model_uri": store.model_uri}
+    if model is None:
+        return {**entry, "version": None, "ready": False, "reason": store.reason}
+    info = model.info
+    entry.update(version=info.version, ready=True, resolved_uri=info.resolved_uri)
+    entry.update(run_id=info.run_id, inference=info.inference, loaded_at=info.loaded_at)
+    if store.refused is not None:
+        entry["refused"] = store.status()["refused"]
+    return entry
+
+
+def probes_blueprint(stores: Stores, reload_interval: float) -> Blueprint:
     probes = Blueprint("probes", __name__)
+    store = stores.default
 
     @probes.get("/")
     def index() -> Response:
@@ -68,12 +90,20 @@ def probes_blueprint(store: ModelStore, reload_interval: float) -> Blueprint:
             {"ready": True, "version": model.info.version, "inference": model.info.inference}
         )
 
+    @probes.get("/ping")
+    def ping() -> Response:
+        if store.ensure() is None:
+            raise ApiError("model_not_ready", store.reason, status=404)
+        return Response("\n", status=200, mimetype="application/json")
+
     @probes.get("/version")
     def version() -> Response:
         model = serving_model(store)
         interval = reload_interval if store.watches_alias else 0
         reload = {"interval_seconds": interval, **store.status()}
-        return json_response({**model.info.as_dict(), "reload": reload})
+        answer = {**model.info.as_dict(), "reload": reload}
+        answer["models"] = [served(s) for s in stores]
+        return json_response(answer)
 
     @probes.get("/metrics")
     def metrics_view() -> Response:

@@ -76,3 +76,15 @@ def flag(name: str, req: Request) -> bool:
         f"query parameter {name!r} must be true or false, got {value[:40]!r}",
         parameter=name,
     )
+
+
+ALIAS_HEADER = "X-Model-Alias"
+
+
+def requested_alias(req: Request) -> str | None:
+    """The alias a request asks for: `?alias=` or the X-Model-Alias header (None: the default)."""
+    if req.query_string:
+        alias = req.args.get("alias")
+        if alias is not None:
+            return alias
+    return req.headers.get(ALIAS_HEADER) or None

@@ -62,6 +62,7 @@ class Rsgi:
             bad_length=bad,
             request_id=headers.get("x-request-id") or "",
             scope=lambda: asgi_scope(scope),
+            header=headers.get,
         )
 
         async def read(limit: int) -> bytes:

@@ -29,9 +29,10 @@ class AgentProcess:
 
     def command(self) -> list[str]:
         s = self.settings
+        uris = [arg for uri in s.model_uris for arg in ("--model-uri", uri)]
         return [
             sys.executable, "-m", "serving.registry.agent",
-            "--model-uri", s.model_uri,
+            *uris,
             "--tracking-uri", s.tracking_uri,
             "--directory", str(self.directory),
             "--reload-interval", str(s.reload_interval),

@@ -39,14 +39,18 @@ log = logging.getLogger("serving.server.main")
 
 
 def check_port(settings: Settings) -> None:
-    """Exit with one line if the address cannot be bound (in use, or not ours)."""
+    """Exit with one line if an address cannot be bound (in use, or not ours): the HTTP port,
+    and the gRPC port when it is on."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((settings.host, settings.port))
-        except OSError as exc:
-            sys.exit(f"serving: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+    for port in (settings.port, settings.grpc_port):
+        if not port:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((settings.host, port))
+            except OSError as exc:
+                sys.exit(f"serving: cannot listen on {settings.host}:{port}: {exc.strerror}")
 
 
 def watch_workers(stop: threading.Event) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from bench.fronts import CEILING, NOOP
 from bench.goals import P50_MARGIN, all_met, judge
-from bench.load import BIG, MANY, ONE
+from bench.load import BIG, MANY, ONE, V2_CASES
 from tests.bench.figures import measured, result, slow
 
 NOOP_CEILING = {"front": CEILING, "app": NOOP}
@@ -104,3 +104,21 @@ def test_the_fast_flavor_is_judged_against_the_plain_one_and_ours_against_both()
     assert goals["mlflow models serve, fast flavor: p50 ms, 1 row, 1 conn"].met
     ahead = [g for g in judge([mine, plain, fast], peers=()) if g.peer == "fast"]
     assert len(ahead) == 4 and all(g.met for g in ahead)
+
+
+def test_v2_rest_is_judged_against_predict_on_the_same_process_and_grpc_is_shown():
+    ours = result("this server (2 workers)", 9000, 0.30, 8, kind="ours")  # another start
+    beside = result("/predict, in turn", 7000, 0.40, 8, kind="ours-v2-baseline", cases=V2_CASES)
+    rest = result("this server, V2 REST", 6500, 0.42, 9, kind="ours-v2-rest", cases=V2_CASES)
+    grpc = result("this server, V2 gRPC", 3000, 0.9, 20, kind="ours-v2-grpc", cases=V2_CASES)
+    goals = {g.name: g for g in judge([ours, beside, rest, grpc], peers=())}
+    rate = goals["V2 REST: req/s, 1 row, 32 conns"]
+    assert rate.peer == "/predict, in turn"
+    assert rate.met and rate.ratio == 6500 / 7000  # within 10% of /predict's
+    assert goals["V2 REST: p50 ms, 1 row, 1 conn"].met  # 0.42 ms against 0.40 (+10%: 0.44)
+    assert goals["V2 gRPC: req/s, 1 row, 32 conns"].met is None
+    assert goals["V2 gRPC: p50 ms, 1 row, 1 conn"].met is None
+    slower = result("this server, V2 REST", 6000, 0.5, 9, kind="ours-v2-rest", cases=V2_CASES)
+    goals = {g.name: g for g in judge([ours, slower], peers=())}
+    assert not goals["V2 REST: req/s, 1 row, 32 conns"].met  # 6,000 is under 90% of 7,000
+    assert not goals["V2 REST: p50 ms, 1 row, 1 conn"].met

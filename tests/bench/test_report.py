@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench.fronts import FRONTS, MODEL, NOOP
 from bench.goals import ahead_of, judge
-from bench.load import FRONT_CASES
+from bench.load import FRONT_CASES, V2_CASES
 from bench.report import markdown, write
 from bench.servers import records_body, v2_body
 from tests.bench.figures import result, slow
@@ -83,3 +83,41 @@ def test_the_report_shows_the_front_matrix_its_commands_the_slow_case_and_the_go
     assert [g["ratio"] for g in saved["goals"]].count(None) == 1
     assert saved["slow_clients"][1]["probe"]["timeouts"] == 5
     assert (tmp_path / "latest.png").stat().st_size > 0
+
+
+def test_a_run_of_only_the_v2_cases_reports_and_charts(tmp_path):
+    """`--only-v2`: this server's /predict, V2 REST and gRPC, the one-row cases of V2 only."""
+    ours = result("ours", 7000, 0.4, 8, kind="ours", labels=[1, 0])
+    beside = result("ours, /predict", 7100, 0.4, 8, kind="ours-v2-baseline", cases=V2_CASES,
+                    labels=[1, 0])  # fmt: skip
+    rest = result("ours, V2 REST", 6800, 0.41, 9, kind="ours-v2-rest", cases=V2_CASES,
+                  labels=[1, 0])  # fmt: skip
+    grpc = result("ours, V2 gRPC", 3000, 0.9, 20, kind="ours-v2-grpc", cases=V2_CASES,
+                  labels=[1, 0])  # fmt: skip
+    goals = judge([ours, beside, rest, grpc], ())
+    meta = {"model_uri": "models:/titanic/1", "version": "1", "when": "now", "cpus": 2,
+            "load_average": "-", "seconds": 3, "elapsed_s": 60}  # fmt: skip
+    report = write(tmp_path, [ours, beside, rest, grpc], goals, meta, None, [])
+    assert "| ours, V2 gRPC | 1 row, 32 conns | 3,000 |" in report
+    assert "| V2 REST: req/s, 1 row, 32 conns | ours, /predict |" in report
+    assert "| shown |" in report
+    assert (tmp_path / "latest.png").stat().st_size > 0
+
+
+def test_the_grpc_request_carries_each_column_as_raw_tensors_the_server_decodes():
+    from bench.grpc_load import infer_request
+    from serving.contract import InputSpec
+    from serving.v2.grpc_service import as_rest_request
+    from serving.v2.tensors import decode_inputs
+    from training.signature import INPUT_SCHEMA
+
+    frame = pd.DataFrame({"PassengerId": [892, 893], "Pclass": [3, 1], "Sex": ["male", "female"],
+                          "Age": [34.5, float("nan")], "Cabin": [None, "C85"]})  # fmt: skip
+    body, binary = as_rest_request(infer_request(frame))
+    inputs = decode_inputs(body, InputSpec.from_signature_json(INPUT_SCHEMA.to_json()), binary)
+    assert inputs.columns == {
+        "Pclass": {"0": 3, "1": 1},
+        "Sex": {"0": "male", "1": "female"},
+        "Age": {"0": 34.5, "1": None},
+        "Cabin": {"0": "", "1": "C85"},  # a missing string is empty: the model reads it missing
+    }  # PassengerId is no model column: ignored

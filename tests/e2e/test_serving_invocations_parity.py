@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pytest
 import requests
+from mlflow.protos.databricks_pb2 import ErrorCode
 
 from tests.processes import VENV_BIN, free_port, running, venv_env
 from training.config import REPO_ROOT
@@ -139,11 +140,30 @@ def test_invocations_agree_with_predict(ours, raw_test):
         ("<a/>", "application/xml", 415),
     ],
 )
-def test_bad_scoring_requests_get_our_error_shape(ours, body, content_type, status):
+def test_bad_scoring_requests_get_mlflows_error_shape(ours, body, content_type, status):
+    """MLflow's own shape, {"error_code", "message"}, which its clients parse; never a trace."""
     answer = requests.post(
         ours + "/invocations", data=body, headers={"Content-Type": content_type}, timeout=30
     )
     assert answer.status_code == status, answer.text
-    error = answer.json()["error"]
-    assert error["code"] and error["message"]
+    error = answer.json()
+    assert set(error) == {"error_code", "message"}
+    ErrorCode.Value(error["error_code"])  # one of MLflow's own codes (raises if not)
+    assert error["message"]
     assert "stack_trace" not in answer.text and "Traceback" not in answer.text
+
+
+def test_mlflows_own_client_scores_on_our_server(ours, mlflows, raw_test):
+    """MLflow's ScoringServerClient: `wait_server_ready` probes /ping, `invoke` posts a
+    DataFrame as MLflow serializes it; both servers give it the same predictions."""
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    answers = []
+    for url in (ours, mlflows):
+        host, port = url.removeprefix("http://").split(":")
+        client = ScoringServerClient(host, port)
+        client.wait_server_ready(timeout=30)
+        answers.append(client.invoke(raw_test).get_predictions(predictions_format="ndarray"))
+    mine, theirs = answers
+    assert mine.tolist() == theirs.tolist()
+    assert len(mine) == 418 and set(mine.ravel().tolist()) == {0, 1}

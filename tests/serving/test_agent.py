@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,12 @@ def agent_alias(registry):
     client.set_registered_model_alias(name, "agent", original)
 
 
-def state(directory: Path) -> dict:
-    return json.loads((directory / "state.json").read_text())
+def state(directory: Path, model_uri: str | None = None) -> dict:
+    """What state.json says of `model_uri` (default: the only one it names)."""
+    models = json.loads((directory / "state.json").read_text())["models"]
+    if model_uri is None:
+        (model_uri,) = models
+    return models[model_uri]
 
 
 def test_the_agent_stages_what_the_alias_names_and_a_worker_loads_it(registry, tmp_path):
@@ -66,7 +71,8 @@ def test_staged_versions_beyond_the_last_few_are_removed(registry, tmp_path):
     for _ in range(staging.KEEP_STAGED + 2):
         agent.staged = None  # stage again
         assert agent.poll() == "staged"
-    assert len(list((tmp_path / "models").iterdir())) == staging.KEEP_STAGED
+    (area,) = (tmp_path / "models").iterdir()  # one staging directory per model URI
+    assert len(list(area.iterdir())) == staging.KEEP_STAGED
 
 
 def test_an_unreachable_registry_is_published_for_the_workers(tmp_path, monkeypatch):
@@ -100,3 +106,38 @@ def test_a_forced_reload_waits_for_the_agents_poll(registry, tmp_path):
         stop.set()
         loop.join(timeout=10)
         client.set_registered_model_alias(name, "agent", original)
+
+
+def test_one_agent_stages_every_alias_and_a_missing_one_delays_no_other(registry, tmp_path):
+    uri, client, name, original, good, nowhere = registry
+    client.set_registered_model_alias(name, "agent-b", good)
+    champion, challenger, absent = (f"models:/{name}@{a}" for a in ("agent", "agent-b", "none"))
+    agent = Agent([champion, challenger, absent], uri, tmp_path, retry_seconds=0.05)
+    stop = threading.Event()
+    loop = threading.Thread(target=agent.run, kwargs={"stop": stop}, daemon=True)
+    loop.start()
+    try:
+        stores = [ModelStore(u, uri, agent_dir=tmp_path) for u in (champion, challenger, absent)]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(s.ensure() for s in stores[:2]):
+            time.sleep(0.05)
+        assert [s.current.info.version for s in stores[:2]] == [original, good]
+        assert [s.current.info.alias for s in stores[:2]] == ["agent", "agent-b"]
+        assert stores[2].poll() == "missing" and "no alias 'none'" in stores[2].reason
+        published = json.loads((tmp_path / "state.json").read_text())["models"]
+        assert set(published) == {champion, challenger, absent}
+        areas = {
+            Path(published[u]["model"]["path"]).relative_to(tmp_path / "models").parts[0]
+            for u in (champion, challenger)
+        }
+        assert len(areas) == 2  # a staging directory per alias: pruning one spares the other
+
+        # a broken challenger is refused by its own store; the champion's is untouched
+        client.set_registered_model_alias(name, "agent-b", nowhere)
+        assert stores[1].poll(force=True, refresh=True) == "refused"
+        assert stores[1].current.info.version == good
+        assert stores[0].poll() == "unchanged" and stores[0].current.info.version == original
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+        client.delete_registered_model_alias(name, "agent-b")

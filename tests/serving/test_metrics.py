@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from types import SimpleNamespace
 
 from prometheus_client import REGISTRY
@@ -80,7 +81,7 @@ def test_the_exposition_names_the_served_model(client, registered_model):
     assert answer.headers["Content-Type"].startswith("text/plain; version=")
     text = answer.get_data(as_text=True)
     assert (
-        f'serving_model_info{{inference="onnx",name="titanic",'
+        f'serving_model_info{{alias="champion",inference="onnx",name="titanic",'
         f'version="{registered_model.version}"}} 1.0'
     ) in text
     assert 'serving_model_loads_total{kind="load"}' in text
@@ -89,17 +90,22 @@ def test_the_exposition_names_the_served_model(client, registered_model):
 
 
 def test_the_reload_hooks_count_and_switch_model_info(store):
-    info = store.current.info
+    # a served URI of its own: another store of the session may show the champion's labels
+    info = replace(store.current.info, model_uri="models:/titanic@metrics", alias="metrics")
     reloads = sample("serving_model_loads_total", kind="reload")
     failed = sample("serving_model_reload_failures_total", version="99")
     metrics.show_model(info)
-    new = SimpleNamespace(name=info.name, version="99", inference="sklearn")
+    new = SimpleNamespace(
+        name=info.name, version="99", alias="metrics", inference="sklearn", model_uri=info.model_uri
+    )
     metrics.model_loaded(new, reload=True)
     metrics.reload_failed("99")
     assert sample("serving_model_loads_total", kind="reload") - reloads == 1
     assert sample("serving_model_reload_failures_total", version="99") - failed == 1
-    assert sample("serving_model_info", name=info.name, version="99", inference="sklearn") == 1
-    old = {"name": info.name, "version": info.version, "inference": info.inference}
+    shown = {"name": info.name, "version": "99", "alias": "metrics", "inference": "sklearn"}
+    assert sample("serving_model_info", **shown) == 1
+    old = {"name": info.name, "version": info.version, "alias": "metrics",
+           "inference": info.inference}  # fmt: skip
     assert sample("serving_model_info", **old) == 0  # one model per process shows 1
     metrics.show_model(info)
     assert sample("serving_model_info", **old) == 1

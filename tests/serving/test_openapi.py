@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import schemathesis
@@ -27,8 +28,20 @@ def test_every_route_is_documented_with_its_methods(client):
     for rule in client.application.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule.startswith("/docs/assets/"):
             continue
-        documented = {m.upper() for m in document["paths"].get(rule.rule, {})}
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)  # Flask's <name>: {name}
+        documented = {m.upper() for m in document["paths"].get(path, {})}
         assert rule.methods - {"HEAD", "OPTIONS"} <= documented, rule.rule
+
+
+def test_the_v2_infer_example_is_one_tensor_per_signature_column(client):
+    document = client.get("/openapi.json").get_json()
+    infer = document["paths"]["/v2/models/{name}/infer"]["post"]
+    example = infer["requestBody"]["content"]["application/json"]["example"]
+    assert [i["name"] for i in example["inputs"]] == [
+        c.name for c in InputSpec.from_signature_json(INPUT_SCHEMA.to_json()).columns
+    ]
+    answer = client.post("/v2/models/titanic/infer", json=example)
+    assert answer.status_code == 200, answer.text
 
 
 def test_the_predict_schema_is_the_models_signature(client):
@@ -71,6 +84,24 @@ def answers(client):
     for path in ("/health", "/ready", "/version", "/metrics", "/openapi.json", "/docs"):
         yield "GET", path, client.get(path)
     yield "POST", "/admin/reload", client.post("/admin/reload")
+    # V2: (the documented path template, the answer to a request on it)
+    for path in ("/v2", "/v2/health/live", "/v2/health/ready"):
+        yield "GET", path, client.get(path)
+    yield "GET", "/v2/models/{name}", client.get("/v2/models/titanic")
+    yield "GET", "/v2/models/{name}", client.get("/v2/models/other")  # 404
+    yield "GET", "/v2/models/{name}/ready", client.get("/v2/models/titanic/ready")
+    version = client.get("/v2/models/titanic").get_json()["versions"][0]
+    yield (
+        "GET",
+        "/v2/models/{name}/versions/{version}",
+        client.get(f"/v2/models/titanic/versions/{version}"),
+    )
+    one = {"inputs": [{"name": "Pclass", "datatype": "INT64", "shape": [1], "data": [3]},
+                      {"name": "Sex", "datatype": "BYTES", "shape": [1], "data": ["male"]}],
+           "outputs": [{"name": "probability"}]}  # fmt: skip
+    yield "POST", "/v2/models/{name}/infer", client.post("/v2/models/titanic/infer", json=one)
+    one["inputs"][0]["datatype"] = "FP64"
+    yield "POST", "/v2/models/{name}/infer", client.post("/v2/models/titanic/infer", json=one)
 
 
 def test_real_answers_match_the_document(client, schema):
@@ -91,7 +122,7 @@ def test_real_answers_match_the_document(client, schema):
 def test_without_a_model_the_document_still_stands():
     document = build_document(None, Settings.from_env({}))
     schema = schemathesis.openapi.from_dict(document)
-    assert len(list(schema.get_all_operations())) == 10  # GET / lists the others
+    assert len(list(schema.get_all_operations())) == 20  # ours (GET / lists them) and 9 of V2
     by_key = document["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert by_key["application/json"]["schema"]["anyOf"][0]["properties"] == {}
     json.dumps(document)  # plain JSON

@@ -92,3 +92,29 @@ def test_the_lane_logs_and_counts_like_flask(lane_client, caplog):
     fields = record.fields
     assert (fields["path"], fields["status"], fields["rows"]) == ("/predict", 200, 2)
     assert fields["request_id"] == "lane-log" and fields["model_version"]
+
+
+def test_the_lane_answers_a_v2_infer_as_flasks_view_does(lane_client, raw_test):
+    """The one-row V2 request costs no Flask either; a version path or a NaN body goes to
+    Flask, which answers it the same."""
+    client, reached = lane_client
+    metadata = client.get("/v2/models/titanic").get_json()
+    reached.clear()
+    row = raw_test.head(1)
+    inputs = [{"name": i["name"], "datatype": i["datatype"], "shape": [1],
+               "data": json.loads(row[i["name"]].to_json(orient="values"))}
+              for i in metadata["inputs"]]  # fmt: skip
+    body = json.dumps({"id": "a", "inputs": inputs, "outputs": [{"name": "probability"}]})
+    fast = client.post("/v2/models/titanic/infer", data=body, content_type="application/json")
+    assert reached == []
+    version = metadata["versions"][0]
+    slow = client.post(f"/v2/models/titanic/versions/{version}/infer", data=body,
+                       content_type="application/json")  # fmt: skip
+    assert reached == [f"/v2/models/titanic/versions/{version}/infer?"]
+    assert (fast.status_code, fast.data) == (slow.status_code, slow.data) == (200, fast.data)
+    assert headers_of(fast) == headers_of(slow)
+    assert json.loads(fast.data)["outputs"][0]["name"] == "probability"
+    bad = client.post("/v2/models/titanic/infer", data=body.replace('"Sex"', '"Sx"'),
+                      content_type="application/json")  # fmt: skip
+    assert bad.status_code == 400 and "'Sex'" in bad.get_json()["error"]  # Sx is ignored
+    assert reached[-1] == "/v2/models/titanic/infer?"  # the error is Flask's
