@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from types import SimpleNamespace
 from typing import Any
@@ -235,23 +235,37 @@ def _class_counter(endpoint: str, name: str) -> Any:
 # -- exposition and recording ------------------------------------------------------------------
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text (every worker's values, under `python -m serving`), content type."""
-    from prometheus_client import (
-        CONTENT_TYPE_LATEST,
-        REGISTRY,
-        CollectorRegistry,
-        generate_latest,
-        multiprocess,
-    )
+_derived: dict[str, Callable[[list[Any]], list[Any]]] = {}
+
+
+def set_derived(name: str, derive: Callable[[list[Any]], list[Any]]) -> None:
+    """Add (or replace) metric families computed at every scrape from the collected ones (the
+    drift PSI, which cannot be summed across workers: serving.evidence.drift)."""
+    _derived[name] = derive
+
+
+def collected() -> list[Any]:
+    """Every metric family (every worker's values, under `python -m serving`), derived ones
+    excluded."""
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
     _instruments()  # every metric is exposed, at 0, from the first scrape on
     stages().flush()  # this process's stage counts, now
     if multiprocess_mode():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return list(registry.collect())
+    return list(REGISTRY.collect())
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text (every worker's values, under `python -m serving`), content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    families = collected()
+    for derive in list(_derived.values()):
+        families += derive(families)
+    return generate_latest(SimpleNamespace(collect=lambda: families)), CONTENT_TYPE_LATEST
 
 
 class Recorder:
