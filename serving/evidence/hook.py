@@ -9,7 +9,8 @@ list holds `--shadow-queue` rows, a request's rows are dropped from it (counted 
 `serving_shadow_dropped_total`): the response path never waits and memory stays bounded.
 
 `install(Evidence.from_settings(settings, stores))` (the app factory) makes it the process's;
-before that, and with drift and shadow both off, `observe` returns at once.
+before that, and with drift and shadow both off, `observe` returns at once. A process has one
+(the last app built installs its own).
 """
 
 from __future__ import annotations
