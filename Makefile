@@ -13,7 +13,7 @@ PORT ?= 5000
 WORKERS ?= 2
 UI_PORT ?= 5001
 
-.PHONY: help setup system-deps data train serve ui test test-fast lint format batch bench clean plots-template
+.PHONY: help setup system-deps data train serve ui test test-fast lint format batch promote bench clean plots-template
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(HOST)/$(HOST)/; s/$$(PORT)/$(PORT)/' \
@@ -73,6 +73,10 @@ ENGINE ?= pandas
 batch: setup ## Score a file with the champion: make batch INPUT=x.csv OUTPUT=y.parquet [ENGINE=spark]
 	$(PY) -m training.champion
 	$(PY) -m serving.batch --input $(INPUT) --output $(OUTPUT) --engine $(ENGINE)
+
+PROMOTE_FLAGS ?=
+promote: setup ## Shadow evidence of the server on $(HOST):$(PORT) vs the registry; PROMOTE_FLAGS=--apply moves champion
+	$(PY) -m training.promote --server http://$(HOST):$(PORT) $(PROMOTE_FLAGS)
 
 # MLServer and BentoML, benchmarked beside us, live in venvs of their own (bench/*.lock).
 .venv-%/.installed: bench/%.lock
