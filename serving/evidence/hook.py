@@ -27,7 +27,7 @@ from serving import metrics
 from serving.config import Settings
 from serving.contract import parse_batch
 from serving.evidence import drift
-from serving.evidence.shadow import Shadow, agreement
+from serving.evidence.shadow import Item, Shadow, agreement
 from serving.model.loaded import LoadedModel
 from serving.model.profile import Profile, read_profile
 from serving.store import Stores
@@ -86,7 +86,7 @@ class Evidence:
                 self._pending.append((model, rows, labels))
                 self._pending_rows += count
         if dropped:
-            if self.shadow is not None and self.shadow.takes(model.info.version):
+            if self.shadow is not None and self.shadow.takes(model):
                 self.shadow.dropped(model.info.version, count)
             return
         if self._thread is None or self._pid != os.getpid():
@@ -115,17 +115,20 @@ class Evidence:
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0
         by_version: dict[str, tuple[Profile, list[dict[str, Any]]]] = {}
+        to_score: list[Item] = []
         for model, rows, labels in pending:
             typed = typed_rows(model, rows)
             version = str(model.info.version)
-            if self.shadow is not None and self.shadow.takes(model.info.version):
+            if self.shadow is not None and self.shadow.takes(model):
                 if typed is None:
                     self.shadow.failed(version, len(rows))
                 else:
-                    self.shadow.score(version, typed, live_labels(labels))
+                    to_score.append((version, typed, live_labels(labels)))
             profile = self.profile(model)
             if self.windows is not None and profile is not None and typed:
                 by_version.setdefault(version, (profile, []))[1].extend(typed)
+        if to_score and self.shadow is not None:
+            self.shadow.score(to_score)
         if self.windows is None:
             return
         for version, (profile, rows) in by_version.items():

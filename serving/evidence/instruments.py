@@ -9,8 +9,10 @@ Shadow scoring, labelled by the version that answered (`live_version`) and the s
   with the live label, `serving_shadow_disagree_total{live_class, shadow_class}` without;
 - `serving_shadow_errors_total`: rows the shadow failed to score (the live answer stands);
 - `serving_shadow_dropped_total`: rows not scored because the worker's queue was full;
-- `serving_shadow_duration_seconds`: the shadow's model time per request (histogram, the
-  buckets of the per-stage histogram, so that its `predict` stage compares).
+- `serving_shadow_duration_seconds`: the shadow's model time per request, sampled: the first
+  request of each round of the evidence thread, scored on its own as the live model answered
+  it (the others of the round are scored in one call); the buckets of the per-stage histogram,
+  so that the live model's `predict` stage compares.
 
 Drift, per served version: `serving_drift_window_rows{version}` (rows in the windows, summed
 over the workers) and `serving_drift_window_bin_rows{version,column,bin}` (how many fall in each
@@ -62,7 +64,7 @@ def instruments() -> SimpleNamespace:
         ),
         duration=Histogram(
             SHADOW_DURATION,
-            "The shadow version's model time per request",
+            "The shadow version's model time per request (sampled: one request per round)",
             PAIR,
             buckets=STAGE_BUCKETS,
         ),
