@@ -25,6 +25,10 @@ The metrics (all prefixed `serving_`):
   in the process (`Stages`: a lock and five list increments, a fraction of a microsecond),
   which a daemon thread adds to the histogram every `FLUSH_SECONDS` (and /metrics before it
   renders), so that the hot path pays no multiprocess file writes for them.
+
+The evidence metrics (shadow scoring, drift) are defined in serving.evidence.instruments;
+`set_derived` adds families computed at each scrape from the collected ones (the drift PSI,
+which cannot be summed across workers), and `collected()` is what /drift and /version read.
 """
 
 from __future__ import annotations

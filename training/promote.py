@@ -191,7 +191,8 @@ def report(versions: tuple[str, str], tags: tuple[dict, dict], metric: str, foun
     )
     rows = [
         ("", f"champion v{versions[0]}", f"challenger v{versions[1]}"),
-        ("rows seen", "answered live", f"{found.rows} scored in shadow"),
+        ("rows seen", f"{found.rows + found.errors + found.dropped} answered",
+         f"{found.rows} scored in shadow"),
         ("agreement", "", f"{share} ({found.agree} of {found.rows} rows)"),
         ("disagreement by class", "", by_class or "none"),
         ("model time p50 / p99", _ms(found.champion_ms), _ms(found.challenger_ms)),
@@ -202,7 +203,9 @@ def report(versions: tuple[str, str], tags: tuple[dict, dict], metric: str, foun
          _metric(tags[1], f"cv_{metric}_mean")),
     ]  # fmt: skip
     width = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, width, strict=True)) for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, width, strict=True)).rstrip() for r in rows
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
