@@ -48,9 +48,12 @@ ui: setup ## Browse runs and models: MLflow's UI on $(HOST):$(UI_PORT), on the r
 		--default-artifact-root $(CURDIR)/mlruns --artifacts-destination $(CURDIR)/mlruns \
 		--host $(HOST) --port $(UI_PORT) --workers 1
 
-# Debian packages the tests need: chromium renders /docs in the docs test.
+# Debian packages the tests need: chromium renders /docs in the docs test; promtool (of the
+# prometheus package) checks monitoring/'s alert rules and config.
 system-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v promtool >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
 test: setup system-deps ## Run the whole test suite (real dvc, MLflow, Granian, chromium)
 	$(BIN)/pytest

@@ -4,9 +4,10 @@
 the V2 endpoints call once they have an answer: it appends the request to a bounded list under a
 lock (a fraction of a microsecond) and returns. A daemon thread per worker takes that list every
 TICK seconds, bins the rows of each version into its drift window (serving.evidence.drift) and,
-under `--shadow ALIAS`, has the shadow version score them (serving.evidence.shadow). When the
-list holds `--shadow-queue` rows, a request's rows are dropped from it (counted under shadow as
-`serving_shadow_dropped_total`): the response path never waits and memory stays bounded.
+under `--shadow ALIAS`, has the shadow version score them (serving.evidence.shadow). A request
+whose rows would take the list past `--shadow-queue` rows is left out (counted under shadow as
+`serving_shadow_dropped_total`), unless the list is empty: the response path never waits and
+memory stays bounded.
 
 `install(Evidence.from_settings(settings, stores))` (the app factory) makes it the process's;
 before that, and with drift and shadow both off, `observe` returns at once. A process has one
@@ -45,6 +46,7 @@ class Evidence:
         shadow: str = "",
         queue_rows: int = 1000,
         workers: int = 1,
+        thread: bool = True,  # False: no evidence thread; the caller runs `process` itself
     ) -> None:
         self.stores = stores
         self.window_size = window  # the drift window across the workers
@@ -56,6 +58,7 @@ class Evidence:
         self._pending: list[tuple[LoadedModel, Any, Any]] = []
         self._pending_rows = 0
         self._thread: threading.Thread | None = None
+        self._threaded = thread
         self._pid = os.getpid()
         self._profiles: dict[str, Profile | None] = {}  # by model directory
 
@@ -79,7 +82,9 @@ class Evidence:
         """Queue an answered request's rows (typed dicts, or a DataFrame) and live labels."""
         count = len(rows)
         with self._lock:
-            if self._pending_rows + count > self.queue_rows:
+            # a request larger than the whole queue still gets in when nothing waits: the
+            # memory held is at most --shadow-queue rows plus one request's (--max-rows)
+            if self._pending_rows and self._pending_rows + count > self.queue_rows:
                 dropped = True
             else:
                 dropped = False
@@ -89,7 +94,7 @@ class Evidence:
             if self.shadow is not None and self.shadow.takes(model):
                 self.shadow.dropped(model.info.version, count)
             return
-        if self._thread is None or self._pid != os.getpid():
+        if self._threaded and (self._thread is None or self._pid != os.getpid()):
             self._start()
 
     # -- the evidence thread -------------------------------------------------------------------

@@ -53,6 +53,8 @@ def test_test_csv_stays_below_0_1_and_third_class_men_raise_sex_and_pclass(
             lambda s: by_label(s, "serving_drift_psi", "column", version=version).get("Sex", 0) > 1,
         )
         psi = by_label(samples, "serving_drift_psi", "column", version=version)
-        assert held(samples) == WINDOW
+        # each worker holds its last WINDOW / 2 rows: all 2,000 when they shared the requests
+        # evenly; a worker that got fewer still holds some of its test.csv rows too
+        assert WINDOW / 2 < held(samples) <= WINDOW
         assert psi["Sex"] > 0.2 and psi["Pclass"] > 0.2, psi
         assert psi["Embarked"] < 0.1  # the other columns are test.csv's own

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -58,8 +59,22 @@ def invocations(url: str, rows: list[dict]) -> list[int]:
     return answer.json()["predictions"]
 
 
+@pytest.fixture
+def challenger_files(two_versions, tmp_path) -> Iterator[Path]:
+    """The challenger's files in the registry's artifact store, put back after the test (the
+    session's registry serves other tests)."""
+    source = mlflow.MlflowClient(two_versions.tracking_uri).get_model_version_download_uri(
+        two_versions.name, two_versions.challenger
+    )
+    files = Path(source.removeprefix("file://"))
+    shutil.copytree(files, tmp_path / "backup")
+    yield files
+    shutil.rmtree(files, ignore_errors=True)
+    shutil.copytree(tmp_path / "backup", files)
+
+
 def test_the_challenger_scores_every_row_in_shadow_and_never_changes_an_answer(
-    serve, two_versions, raw_test: pd.DataFrame
+    serve, two_versions, challenger_files: Path, raw_test: pd.DataFrame
 ):
     frame = pd.concat([raw_test] * 3, ignore_index=True).head(ROWS)
     champion, challenger = own_predictions(two_versions, frame.drop(columns=["PassengerId"]))
@@ -74,10 +89,7 @@ def test_the_challenger_scores_every_row_in_shadow_and_never_changes_an_answer(
         live += invocations(server.url, rows[400:500])  # MLflow's protocol is shadowed too
 
         # The challenger's files go away, in the registry and where the agent staged them.
-        source = mlflow.MlflowClient(two_versions.tracking_uri).get_model_version_download_uri(
-            two_versions.name, two_versions.challenger
-        )
-        gone = [Path(source.removeprefix("file://")), *staged_paths(server.log, "challenger")]
+        gone = [challenger_files, *staged_paths(server.log, "challenger")]
         assert len(gone) >= 2
         for path in gone:
             shutil.rmtree(path)

@@ -3,6 +3,8 @@ cannot score, and a full queue, change no answer and are counted."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from serving import metrics
@@ -14,6 +16,17 @@ from serving.store import ModelStore, Stores
 from tests.e2e.evidence import total
 
 ROWS = [{"Pclass": 3, "Sex": "male"}, {"Pclass": 1, "Sex": "female", "Age": 30.0}]
+
+
+def settled(condition, timeout: float = 10.0) -> dict:
+    """The counts once `condition(counts)` holds: the evidence thread may be mid-round."""
+    deadline = time.monotonic() + timeout
+    while True:
+        hook.current().process()
+        now = counts()
+        if condition(now) or time.monotonic() > deadline:
+            return now
+        time.sleep(0.05)
 
 
 def counts() -> dict:
@@ -46,8 +59,7 @@ def test_a_shadow_without_a_model_counts_errors_and_the_answer_stands(
     before = counts()
     answer = app_with_a_missing_shadow.post("/predict", json=ROWS)
     assert answer.status_code == 200 and answer.get_json()["prediction"] == expected
-    hook.current().process()  # the evidence thread's round, now
-    after = counts()
+    after = settled(lambda now: now["errors"] - before["errors"] >= len(ROWS))
     assert after["errors"] - before["errors"] == len(ROWS)
     assert after["rows"] == before["rows"]
     status = app_with_a_missing_shadow.get("/version").get_json()["shadow"]
@@ -55,12 +67,29 @@ def test_a_shadow_without_a_model_counts_errors_and_the_answer_stands(
     assert any(c["shadow_version"] == "none" and c["errors"] >= 2 for c in status["counts"])
 
 
-def test_a_full_queue_drops_the_request_from_shadow_and_counts_it(app_with_a_missing_shadow):
-    hook.current().process()
+@pytest.fixture
+def unthreaded(store, registered_model):
+    """Evidence whose rounds the test runs itself: a 3-row queue, a shadow with no model."""
+    shadow = ModelStore(f"models:/{registered_model.name}@nobody", registered_model.tracking_uri)
+    return hook.Evidence(Stores([store, shadow]), 0, "nobody", queue_rows=3, thread=False)
+
+
+def test_a_full_queue_drops_the_request_from_shadow_and_counts_it(unthreaded, store):
     before = counts()
-    for _ in range(2):  # the queue holds 3 rows: the second request's 2 do not fit
-        assert app_with_a_missing_shadow.post("/predict", json=ROWS).status_code == 200
+    unthreaded.observe(store.current, ROWS, [0, 1])
+    unthreaded.observe(store.current, ROWS, [0, 1])  # 2 + 2 rows do not fit in 3
     assert counts()["dropped"] - before["dropped"] == len(ROWS)
+    unthreaded.process()
+    assert counts()["errors"] - before["errors"] == len(ROWS)  # the first: no shadow model
+
+
+def test_a_request_larger_than_the_queue_gets_in_when_nothing_waits(unthreaded, store):
+    before = counts()
+    unthreaded.observe(store.current, ROWS * 3, [0, 1] * 3)
+    unthreaded.process()
+    after = counts()
+    assert after["dropped"] == before["dropped"]
+    assert after["errors"] - before["errors"] == 3 * len(ROWS)
 
 
 def test_shadow_must_name_another_served_alias():
