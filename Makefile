@@ -13,7 +13,7 @@ PORT ?= 5000
 WORKERS ?= 2
 UI_PORT ?= 5001
 
-.PHONY: help setup system-deps data train serve ui test test-fast lint format batch bench clean plots-template v2-stubs
+.PHONY: help setup system-deps data train serve ui test test-fast lint format batch bench clean plots-template promote v2-stubs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(HOST)/$(HOST)/; s/$$(PORT)/$(PORT)/' \
@@ -48,9 +48,12 @@ ui: setup ## Browse runs and models: MLflow's UI on $(HOST):$(UI_PORT), on the r
 		--default-artifact-root $(CURDIR)/mlruns --artifacts-destination $(CURDIR)/mlruns \
 		--host $(HOST) --port $(UI_PORT) --workers 1
 
-# Debian packages the tests need: chromium renders /docs in the docs test.
+# Debian packages the tests need: chromium renders /docs in the docs test; promtool (of the
+# prometheus package) checks monitoring/'s alert rules and config.
 system-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v promtool >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
 test: setup system-deps ## Run the whole test suite (real dvc, MLflow, Granian, chromium)
 	$(BIN)/pytest
@@ -73,6 +76,10 @@ ENGINE ?= pandas
 batch: setup ## Score a file with the champion: make batch INPUT=x.csv OUTPUT=y.parquet [ENGINE=spark]
 	$(PY) -m training.champion
 	$(PY) -m serving.batch --input $(INPUT) --output $(OUTPUT) --engine $(ENGINE)
+
+PROMOTE_FLAGS ?=
+promote: setup ## Shadow evidence of the server on $(HOST):$(PORT) vs the registry; PROMOTE_FLAGS=--apply moves champion
+	$(PY) -m training.promote --server http://$(HOST):$(PORT) $(PROMOTE_FLAGS)
 
 # MLServer and BentoML, benchmarked beside us, live in venvs of their own (bench/*.lock).
 .venv-%/.installed: bench/%.lock

@@ -23,6 +23,8 @@ This server's V2 endpoints against its own /predict, all three measured in turn 
 (its requests per second at 32 connections at least 1 - V2_MARGIN of /predict's, no errors;
 its p50 at one connection within V2_MARGIN); V2 gRPC's figures are shown beside them, not
 judged (its load comes from a Python client on the same cores: bench/grpc_load.py).
+With `--shadow` (bench/shadow.py), against itself without it: 90% of its rate and a p99 within
++10% at 32 connections.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ SLOW_P99_MS = 20.0  # the p99 at 32 connections with the stalled clients, at mos
 FAST_P50_MS = 5.0  # mlflow models serve on the fast flavor: its one-row p50, at most
 V2_MARGIN = 0.10  # V2 REST's one-row figures may be this much off /predict's: wrk's noise
 V2_KINDS = ("ours-v2-baseline", "ours-v2-rest", "ours-v2-grpc")
+SHADOW_RATE = 0.90  # with --shadow: at least this share of the rate without it, 1 row, 32 conns
+SHADOW_P99 = 0.10  # with --shadow: a p99 at most this much above the one without it
 
 
 @dataclass
@@ -318,6 +322,22 @@ def v2_goals(ours: ServerResult, v2: list[ServerResult]) -> list[Goal]:
     return out
 
 
+def shadow_goals(ours: ServerResult, shadowed: ServerResult) -> list[Goal]:
+    """This server with `--shadow` (bench/shadow.py) against itself without, one row at 32
+    connections in the same run: SHADOW_RATE of the rate, a p99 within SHADOW_P99, no errors."""
+    many = CASES[1].name
+    mine, theirs = shadowed.case(many), ours.case(many)
+    return [
+        _goal("with --shadow: req/s, 1 row, 32 conns", ours.server, mine.req_per_s,
+              theirs.req_per_s, f">= {SHADOW_RATE:.0%}, 0 errors",
+              mine.req_per_s >= SHADOW_RATE * theirs.req_per_s and mine.errors == 0,
+              lower=False),
+        _goal("with --shadow: p99 ms, 1 row, 32 conns", ours.server, mine.p99_ms, theirs.p99_ms,
+              f"<= +{SHADOW_P99:.0%}", mine.p99_ms <= theirs.p99_ms * (1 + SHADOW_P99),
+              lower=True),
+    ]  # fmt: skip
+
+
 def ceiling_of(results: list[ServerResult]) -> ServerResult | None:
     """The stack's ceiling among `results`: the no-op app on Granian RSGI, if it ran."""
     return next((r for r in results if r.front == CEILING and r.app == NOOP), None)
@@ -329,13 +349,16 @@ def judge(
     """Every goal of a run whose first result is this server's: `front_goals` against the
     gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
     `mlflow-plain` results and `flavor_goals` of the `mlflow` ones, then `ahead_of` each
-    `mlflow` result and each result whose kind is one of `peers`, and `v2_goals` of this
-    server's V2 endpoints."""
+    `mlflow` result and each result whose kind is one of `peers`, `v2_goals` of this server's V2
+    endpoints, and `shadow_goals` if this server ran with `--shadow` too (kind "shadow")."""
     ours, *others = results
     targets = []
     reference = next((r for r in others if r.kind == "reference"), None)
     if reference is not None:
         targets += front_goals(ours, reference, ceiling_of(results))
+    shadowed = next((r for r in others if r.kind == "shadow"), None)
+    if shadowed is not None:
+        targets += shadow_goals(ours, shadowed)
     mine = next((s for s in slow if s.kind == ours.kind), None)
     if mine is not None:
         targets += slow_goals(mine, next((s for s in slow if s.kind == "reference"), None))

@@ -7,7 +7,8 @@ models serve`, MLServer and BentoML on one version.
 `make bench` runs this. It pins the model URI's alias to its version, bakes that version into a
 directory (`python -m serving.bake`, for the front matrix); starts every server of
 bench/servers.py (the gunicorn front among them: bench/gunicorn_reference.py) in turn on that
-version and drives each through the load cases of bench/load.py, then this server's /predict,
+version and drives each through the load cases of bench/load.py (and this server with
+`--shadow` through the 32-connection one: bench/shadow.py), then this server's /predict,
 V2 REST and V2 gRPC in turn on one process (bench/protocols.py); runs the front matrix of
 bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
 this server and the gunicorn front; soaks this server; judges the goals of bench/goals.py and writes
@@ -35,6 +36,7 @@ from bench.load import CASES, FRONT_CASES, ServerResult, Soak, measure, soak
 from bench.protocols import measure_protocols
 from bench.report import write
 from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, with_args
+from bench.shadow import bench_aliases, shadowed
 from bench.slow import SlowClients, slow_clients
 from bench.stall import ensure_fd_limit
 
@@ -152,9 +154,14 @@ def main(argv: list[str] | None = None) -> int:
             for peer, make_server in PEERS.items():
                 if peer not in args.without:
                     lineup.append(make_server(Path(model_dir), work, os.cpu_count() or 1))
-        for server in lineup:
+        for i, server in enumerate(lineup):
             print(f"bench: {server.name}", flush=True)
             results.append(measure(server, env, bodies, args.seconds, work))
+            if i == 0 and not args.only_v2:  # with --shadow, next to it in time: 1 row, 32 conns
+                shadow = shadowed(server, name, args.workers)
+                print(f"bench: {shadow.name}", flush=True)
+                with bench_aliases(client, name, version):
+                    results.append(measure(shadow, env, bodies, args.seconds, work, [CASES[1]]))
         print("bench: this server's /predict, V2 REST and V2 gRPC in turn", flush=True)
         results += measure_protocols(lineup[0], env, bodies, args.seconds, work)
         if args.only_v2:

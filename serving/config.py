@@ -55,6 +55,9 @@ class Settings:
     model_uri: str = DEFAULT_MODEL_URI
     serve_aliases: str = ""  # empty: only the model URI's own alias; else a comma-separated list
     grpc_port: int = 0  # the Open Inference Protocol over gRPC on this port; 0: off
+    shadow: str = ""  # a served alias that scores every answered request in shadow; empty: off
+    shadow_queue: int = 1000  # rows waiting for the evidence thread per worker; more are dropped
+    drift_window: int = 2000  # recent rows per served version kept for drift; 0: off
     tracking_uri: str = ""  # empty: resolved by default_tracking_uri() in from_env/parse
     max_body_bytes: int = 4 * MIB
     max_rows: int = 10_000
@@ -107,6 +110,7 @@ class Settings:
                 f"got {self.grpc_port}"
             )
         problems += self._alias_problems()
+        problems += self._shadow_problems()
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -131,6 +135,23 @@ class Settings:
                 f"{named('model_uri')}, which is served by default"
             ]
         return []
+
+    def _shadow_problems(self) -> list[str]:
+        problems = []
+        if self.shadow_queue < 1:
+            problems.append(f"{named('shadow_queue')} must be at least 1, got {self.shadow_queue}")
+        if self.drift_window < 0:
+            problems.append(f"{named('drift_window')} must be >= 0 (0: off)")
+        if not self.shadow:
+            return problems
+        aliases = [uri.rpartition("@")[2] for uri in self.model_uris[1:]]
+        if self.shadow not in aliases:
+            served = ", ".join(aliases) or "none besides the default"
+            problems.append(
+                f"{named('shadow')} must name an alias of {named('serve_aliases')} other than "
+                f"the default one; got {self.shadow!r}, serving {served}"
+            )
+        return problems
 
     @property
     def model_uris(self) -> tuple[str, ...]:
@@ -191,6 +212,13 @@ HELP = {
     "path); empty: the model URI's alias alone",
     "grpc_port": "serve the Open Inference Protocol (V2) over gRPC on this port too, from the "
     "same workers and models; 0: off",
+    "shadow": "a served alias (of --serve-aliases, not the default) that also scores every "
+    "answered prediction request, off the response path, to count how often its labels agree "
+    "(/metrics, /version); empty: off",
+    "shadow_queue": "rows per worker waiting to be shadow-scored and binned for drift; a request "
+    "that finds it full is not (counted as dropped)",
+    "drift_window": "recent rows per served version (across the workers) compared with the "
+    "training profile for drift (/drift, /metrics); 0: off",
     "tracking_uri": "MLflow tracking/registry URI (default: the embedded sqlite store at the "
     "repo root)",
     "max_body_bytes": "largest request body accepted, in bytes (larger: 413)",

@@ -25,6 +25,10 @@ The metrics (all prefixed `serving_`):
   in the process (`Stages`: a lock and five list increments, a fraction of a microsecond),
   which a daemon thread adds to the histogram every `FLUSH_SECONDS` (and /metrics before it
   renders), so that the hot path pays no multiprocess file writes for them.
+
+The evidence metrics (shadow scoring, drift) are defined in serving.evidence.instruments;
+`set_derived` adds families computed at each scrape from the collected ones (the drift PSI,
+which cannot be summed across workers), and `collected()` is what /drift and /version read.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from types import SimpleNamespace
 from typing import Any
@@ -235,23 +239,37 @@ def _class_counter(endpoint: str, name: str) -> Any:
 # -- exposition and recording ------------------------------------------------------------------
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text (every worker's values, under `python -m serving`), content type."""
-    from prometheus_client import (
-        CONTENT_TYPE_LATEST,
-        REGISTRY,
-        CollectorRegistry,
-        generate_latest,
-        multiprocess,
-    )
+_derived: dict[str, Callable[[list[Any]], list[Any]]] = {}
+
+
+def set_derived(name: str, derive: Callable[[list[Any]], list[Any]]) -> None:
+    """Add (or replace) metric families computed at every scrape from the collected ones (the
+    drift PSI, which cannot be summed across workers: serving.evidence.drift)."""
+    _derived[name] = derive
+
+
+def collected() -> list[Any]:
+    """Every metric family (every worker's values, under `python -m serving`), derived ones
+    excluded."""
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
     _instruments()  # every metric is exposed, at 0, from the first scrape on
     stages().flush()  # this process's stage counts, now
     if multiprocess_mode():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return list(registry.collect())
+    return list(REGISTRY.collect())
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text (every worker's values, under `python -m serving`), content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    families = collected()
+    for derive in list(_derived.values()):
+        families += derive(families)
+    return generate_latest(SimpleNamespace(collect=lambda: families)), CONTENT_TYPE_LATEST
 
 
 class Recorder:

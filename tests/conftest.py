@@ -111,3 +111,39 @@ def registry_env(
     mlflow.set_tracking_uri(registered_model.tracking_uri)
     yield registered_model
     mlflow.set_tracking_uri(None)
+
+
+# A challenger that answers differently from the champion on some rows: a shallow forest.
+CHALLENGER_TRAIN = {"model": "random_forest", "n_estimators": 10, "max_depth": 3}
+
+
+@dataclass(frozen=True)
+class TwoVersions:
+    """A registry (a copy of the session's) where `champion` and `challenger` are two different
+    trained versions of `name`."""
+
+    root: Path
+    tracking_uri: str
+    name: str
+    champion: str
+    challenger: str
+
+
+@pytest.fixture(scope="session")
+def two_versions(
+    registered_model: RegisteredModel, tmp_path_factory: pytest.TempPathFactory
+) -> TwoVersions:
+    root = tmp_path_factory.mktemp("two-versions")
+    shutil.copy(registered_model.root / "mlflow.db", root / "mlflow.db")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    paths = make_layout(root / "layout")
+    set_params(paths, {"train": CHALLENGER_TRAIN})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        record = run_pipeline(paths)
+    mlflow.set_tracking_uri(None)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    name = registered_model.name
+    client.set_registered_model_alias(name, "champion", registered_model.version)
+    client.set_registered_model_alias(name, "challenger", record["version"])
+    return TwoVersions(root, uri, name, registered_model.version, record["version"])

@@ -37,6 +37,7 @@ from training.evaluate import survival_proba
 from training.features import records
 from training.gate import GateResult, budget_checks, committed_check, decide, paired_bootstrap
 from training.lineage import lineage_tags
+from training.profile import training_profile
 from training.schema import DOMAIN, TARGET
 from training.signature import INPUT_SCHEMA, SIGNATURE
 from training.tracking import use_experiment
@@ -242,7 +243,8 @@ def register(paths: Paths, params: Params) -> dict[str, Any]:
                 input_example=input_example(valid),
                 pip_requirements=model_requirements(fast=onnx_file is not None),
                 tags=tags,
-                metadata={"domain": DOMAIN},  # MLmodel's metadata: what a server validates
+                # MLmodel's metadata: what a server validates, and what it measures drift against
+                metadata={"domain": DOMAIN, "profile": training_profile(train).to_dict()},
             )
         fast_path = "onnx" if onnx_file is not None else "unavailable"
     version = str(info.registered_model_version)

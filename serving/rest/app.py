@@ -16,8 +16,10 @@ from pathlib import Path
 from flask import Flask
 
 from serving.config import Settings
+from serving.evidence.hook import Evidence, install
 from serving.rest.admin import admin_blueprint
 from serving.rest.docs import docs_blueprint
+from serving.rest.drift import drift_blueprint
 from serving.rest.errors import register_error_handlers
 from serving.rest.hooks import install_hooks
 from serving.rest.invocations import invocations_blueprint
@@ -44,6 +46,7 @@ def build_app(
         "reload_flag": reload_flag,
     }
     register_error_handlers(app)
+    evidence = install(Evidence.from_settings(settings, stores))  # drift, shadow: off the path
     recorder = install_hooks(app, stores)
     app.register_blueprint(probes_blueprint(stores, settings.reload_interval))
     app.register_blueprint(predict_blueprint(stores, settings.max_rows, recorder))
@@ -52,6 +55,7 @@ def build_app(
     app.register_blueprint(admin_blueprint(stores, reload_flag))
     app.register_blueprint(openapi_blueprint(stores, settings))
     app.register_blueprint(docs_blueprint())
+    app.register_blueprint(drift_blueprint(evidence))
     lane = PredictLane(stores, recorder, settings.max_rows, settings.max_body_bytes)
     return app, lane
 

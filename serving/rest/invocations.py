@@ -28,6 +28,7 @@ from flask import Blueprint, Response, g, request
 
 from serving.contract import Batch, InputSpec, out_of_domain, require_rows
 from serving.errors import ApiError
+from serving.evidence.hook import observe
 from serving.jsonio import loads_allowing_nan
 from serving.metrics import Recorder
 from serving.model.loaded import LoadedModel
@@ -292,6 +293,8 @@ def invocations_blueprint(stores: Stores, max_rows: int, recorder: Recorder) -> 
         validated = time.perf_counter()
         answer, g.predicted, encode = predict(model, data, params)  # counted by the hooks
         predicted = time.perf_counter() - encode
+        if hasattr(data, "columns"):  # a frame of rows (not a tensor): drift and shadow
+            observe(model, data, g.predicted)
         stages = (decoded - began, validated - decoded, predicted - validated, encode)
         read = request.environ.get(READ_SECONDS)
         recorder.stages("/invocations", model.info.version, (read, *stages))

@@ -13,6 +13,7 @@ import time
 from flask import Blueprint, Response, g, request
 
 from serving.contract import parse_batch, require_rows
+from serving.evidence.hook import observe
 from serving.metrics import Recorder
 from serving.rest.answers import predict_answer
 from serving.rest.errors import json_response
@@ -43,6 +44,7 @@ def predict_blueprint(stores: Stores, max_rows: int, recorder: Recorder) -> Blue
         labels, probabilities = model.predict(batch.rows, proba=proba)
         ctx.predicted = labels  # counted by class in the metrics
         predicted = time.perf_counter()
+        observe(model, batch.rows, labels)  # drift and shadow, off the response path
         version = model.info.version
         answer = json_response(predict_answer(labels, batch.index, version, probabilities))
         stages = (decoded - began, validated - decoded, predicted - validated,

@@ -28,6 +28,7 @@ import orjson
 
 from serving.contract import parse_batch
 from serving.errors import ApiError
+from serving.evidence.hook import observe
 from serving.metrics import Recorder, show_model
 from serving.request_log import request_id
 from serving.rest.answers import answer_headers, predict_answer
@@ -105,6 +106,7 @@ class PredictLane:
         validated = time.perf_counter()
         labels, _ = model.predict(batch.rows)
         predicted = time.perf_counter()
+        observe(model, batch.rows, labels)  # drift and shadow, off the response path
         payload = orjson.dumps(predict_answer(labels, batch.index, version))
         headers = [
             ("content-type", "application/json"),

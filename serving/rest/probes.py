@@ -18,6 +18,7 @@ from flask import Blueprint, Response, g
 
 from serving import metrics
 from serving.errors import ApiError
+from serving.evidence.hook import current as evidence
 from serving.model.loaded import LoadedModel
 from serving.rest.errors import json_response
 from serving.store import ModelNotReady, ModelStore, Stores
@@ -103,6 +104,8 @@ def probes_blueprint(stores: Stores, reload_interval: float) -> Blueprint:
         reload = {"interval_seconds": interval, **store.status()}
         answer = {**model.info.as_dict(), "reload": reload}
         answer["models"] = [served(s) for s in stores]
+        if (running := evidence()) is not None and running.shadow is not None:
+            answer["shadow"] = running.shadow_status()
         return json_response(answer)
 
     @probes.get("/metrics")

@@ -37,8 +37,11 @@ def services(compose: dict) -> dict:
     return compose["services"]
 
 
-def test_the_stack_has_its_five_services(services):
-    assert set(services) == {"postgres", "mlflow", "training", "serving-1", "serving-2"}
+def test_the_stack_has_its_seven_services(services):
+    assert set(services) == {
+        *("postgres", "mlflow", "training", "serving-1", "serving-2"),
+        *("prometheus", "grafana"),
+    }
 
 
 def test_every_built_target_exists_in_the_dockerfile(services):
@@ -93,3 +96,21 @@ def test_serving_requirements_are_all_pinned_in_the_lock():
     assert serving, "containers/requirements-serving.txt lists nothing"
     assert [name for name in serving if name not in lock] == []
     assert all("==" not in name for name in serving), "versions come from the lock, not here"
+
+
+def test_prometheus_and_grafana_are_provisioned_from_the_repo(services):
+    mounts = {
+        name: {v.split(":")[0]: v.split(":")[1] for v in services[name]["volumes"] if v[0] == "."}
+        for name in ("prometheus", "grafana")
+    }
+    assert mounts["prometheus"] == {"./monitoring/prometheus": "/etc/prometheus"}
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    scrape = yaml.safe_load((REPO_ROOT / "monitoring/prometheus/prometheus.yml").read_text())
+    targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == ["serving-1:5000", "serving-2:5000"]
+    assert scrape["rule_files"] == ["alerts.yml"]
+    grafana = mounts["grafana"]
+    assert grafana["./monitoring/grafana/provisioning"] == "/etc/grafana/provisioning"
+    assert grafana["./monitoring/grafana/dashboards"] == "/var/lib/grafana/dashboards"
+    for path in list(mounts["prometheus"]) + list(grafana):
+        assert (REPO_ROOT / path).is_dir(), path

@@ -1,0 +1,232 @@
+"""The one call every answered prediction makes, and the thread that does the work off its path.
+
+`observe(model, rows, labels)` is what /predict (its lane and Flask's view), /invocations and
+the V2 endpoints call once they have an answer: it appends the request to a bounded list under a
+lock (a fraction of a microsecond) and returns. A daemon thread per worker takes that list every
+TICK seconds, bins the rows of each version into its drift window (serving.evidence.drift) and,
+under `--shadow ALIAS`, has the shadow version score them (serving.evidence.shadow). A request
+whose rows would take the list past `--shadow-queue` rows is left out (counted under shadow as
+`serving_shadow_dropped_total`), unless the list is empty: the response path never waits and
+memory stays bounded.
+
+`install(Evidence.from_settings(settings, stores))` (the app factory) makes it the process's;
+before that, and with drift and shadow both off, `observe` returns at once. A process has one
+(the last app built installs its own).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from serving import metrics
+from serving.config import Settings
+from serving.contract import parse_batch
+from serving.evidence import drift
+from serving.evidence.shadow import Item, Shadow, agreement
+from serving.model.loaded import LoadedModel
+from serving.model.profile import Profile, read_profile
+from serving.store import Stores
+
+log = logging.getLogger("serving.evidence")
+
+TICK = 0.05  # seconds between the evidence thread's rounds
+
+
+class Evidence:
+    def __init__(
+        self,
+        stores: Stores,
+        window: int,
+        shadow: str = "",
+        queue_rows: int = 1000,
+        workers: int = 1,
+        thread: bool = True,  # False: no evidence thread; the caller runs `process` itself
+    ) -> None:
+        self.stores = stores
+        self.window_size = window  # the drift window across the workers
+        per_worker = -(-window // max(1, workers)) if window else 0
+        self.windows = drift.Windows(per_worker) if per_worker else None
+        self.shadow = Shadow(stores.by_alias(shadow)) if shadow else None
+        self.queue_rows = queue_rows
+        self._lock = threading.Lock()
+        self._pending: list[tuple[LoadedModel, Any, Any]] = []
+        self._pending_rows = 0
+        self._thread: threading.Thread | None = None
+        self._threaded = thread
+        self._pid = os.getpid()
+        self._profiles: dict[str, Profile | None] = {}  # by model directory
+
+    @classmethod
+    def from_settings(cls, settings: Settings, stores: Stores) -> Evidence:
+        return cls(
+            stores,
+            window=settings.drift_window,
+            shadow=settings.shadow,
+            queue_rows=settings.shadow_queue,
+            workers=settings.workers,
+        )
+
+    @property
+    def on(self) -> bool:
+        return self.windows is not None or self.shadow is not None
+
+    # -- the response path ---------------------------------------------------------------------
+
+    def observe(self, model: LoadedModel, rows: Any, labels: Any) -> None:
+        """Queue an answered request's rows (typed dicts, or a DataFrame) and live labels."""
+        count = len(rows)
+        with self._lock:
+            # a request larger than the whole queue still gets in when nothing waits: the
+            # memory held is at most --shadow-queue rows plus one request's (--max-rows)
+            if self._pending_rows and self._pending_rows + count > self.queue_rows:
+                dropped = True
+            else:
+                dropped = False
+                self._pending.append((model, rows, labels))
+                self._pending_rows += count
+        if dropped:
+            if self.shadow is not None and self.shadow.takes(model):
+                self.shadow.dropped(model.info.version, count)
+            return
+        if self._threaded and (self._thread is None or self._pid != os.getpid()):
+            self._start()
+
+    # -- the evidence thread -------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="evidence", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(TICK)
+            try:
+                self.process()
+            except Exception:  # an evidence bug must not end the thread
+                log.exception("evidence round failed")
+
+    def process(self) -> None:
+        """One round: take what is queued, bin it, score it in shadow, publish the drift."""
+        with self._lock:
+            pending, self._pending, self._pending_rows = self._pending, [], 0
+        by_version: dict[str, tuple[Profile, list[dict[str, Any]]]] = {}
+        to_score: list[Item] = []
+        for model, rows, labels in pending:
+            typed = typed_rows(model, rows)
+            version = str(model.info.version)
+            if self.shadow is not None and self.shadow.takes(model):
+                if typed is None:
+                    self.shadow.failed(version, len(rows))
+                else:
+                    to_score.append((version, typed, live_labels(labels)))
+            profile = self.profile(model)
+            if self.windows is not None and profile is not None and typed:
+                by_version.setdefault(version, (profile, []))[1].extend(typed)
+        if to_score and self.shadow is not None:
+            self.shadow.score(to_score)
+        if self.windows is None:
+            return
+        for version, (profile, rows) in by_version.items():
+            self.windows.add(version, profile, rows)
+        self.windows.forget(self.stores.versions())
+        self.windows.publish()
+
+    # -- what /metrics, /drift and /version read -------------------------------------------------
+
+    def profile(self, model: LoadedModel) -> Profile | None:
+        path = model.info.path
+        if path not in self._profiles:
+            try:
+                self._profiles[path] = read_profile(Path(path)) if path else None
+            except Exception as exc:  # a model without a readable profile has no drift figures
+                log.warning("no drift profile for version %s: %s", model.info.version, exc)
+                self._profiles[path] = None
+        return self._profiles[path]
+
+    def profile_of(self, version: str) -> Profile | None:
+        """The profile of a version a store here holds (None if none holds it)."""
+        for store in self.stores:
+            model = store.current
+            if model is not None and str(model.info.version) == version:
+                return self.profile(model)
+        return None
+
+    def drift_report(self) -> dict[str, Any]:
+        """GET /drift: the window, and per served version its rows and per-column figures."""
+        families = metrics.collected()
+        figures = drift.report(families, self.profile_of)
+        versions = []
+        for store in self.stores:
+            model = store.current
+            version = str(model.info.version) if model is not None else None
+            entry = figures.get(version or "", {"rows": 0, "columns": {}})
+            versions.append({"alias": store.alias, "version": version, **entry})
+        return {"window": {"size": self.window_size, "on": self.windows is not None},
+                "versions": versions}  # fmt: skip
+
+    def shadow_status(self) -> dict[str, Any] | None:
+        """/version's `shadow`: the alias, the version it runs, and the running counts."""
+        if self.shadow is None:
+            return None
+        return {
+            "alias": self.shadow.alias,
+            "version": None if self.shadow.version() == "none" else self.shadow.version(),
+            "queue_rows": self.queue_rows,
+            "counts": agreement(metrics.collected()),
+        }
+
+
+def typed_rows(model: LoadedModel, rows: Any) -> list[dict[str, Any]] | None:
+    """The rows as the contract types them: as they are from /predict, from a DataFrame
+    (/invocations) through the contract's own parser; None if they do not parse."""
+    if isinstance(rows, list):
+        return rows
+    try:
+        frame = rows.astype(object).where(rows.notna(), None)
+        return parse_batch(frame.to_dict("records"), model.spec, len(frame) + 1).rows
+    except Exception:
+        return None
+
+
+def live_labels(labels: Any) -> Sequence[Any]:
+    """The live labels as a flat sequence (MLflow's pyfunc may answer a frame or an array)."""
+    if isinstance(labels, list):
+        return labels
+    columns = getattr(labels, "columns", None)
+    if columns is not None and "prediction" in columns:
+        labels = labels["prediction"]
+    tolist = getattr(labels, "tolist", None)
+    values = tolist() if tolist is not None else list(labels)
+    return [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values]
+
+
+_current: Evidence | None = None
+
+
+def install(evidence: Evidence) -> Evidence:
+    """Make `evidence` this process's, and its drift gauges part of every scrape."""
+    global _current
+    _current = evidence
+    metrics.set_derived("drift", drift.derive(evidence.profile_of))
+    return evidence
+
+
+def current() -> Evidence | None:
+    return _current
+
+
+def observe(model: LoadedModel, rows: Any, labels: Any) -> None:
+    """The hook: an answered prediction request's model, rows and labels (see the module)."""
+    evidence = _current
+    if evidence is not None and evidence.on:
+        evidence.observe(model, rows, labels)
