@@ -11,8 +11,9 @@ export PATH := $(BIN):$(PATH)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
+UI_PORT ?= 5001
 
-.PHONY: help setup system-deps data train serve test test-fast lint format batch bench clean plots-template
+.PHONY: help setup system-deps data train serve ui test test-fast lint format batch bench clean plots-template
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(HOST)/$(HOST)/; s/$$(PORT)/$(PORT)/' \
@@ -38,6 +39,14 @@ train: setup ## Run the DVC pipeline (a no-op when nothing changed)
 serve: setup ## Train if no champion exists, then serve it on $(HOST):$(PORT)
 	$(PY) -m training.champion
 	$(PY) -m serving --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+# The embedded store at the repo root, whatever the working directory: runs and registry in
+# mlflow.db, artifacts in mlruns/ (where training logs them: training/tracking.py). New experiments
+# created from the UI put theirs there too, and artifacts it proxies live there as well.
+ui: setup ## Browse runs and models: MLflow's UI on $(HOST):$(UI_PORT), on the repo root's store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlruns --artifacts-destination $(CURDIR)/mlruns \
+		--host $(HOST) --port $(UI_PORT) --workers 1
 
 # Debian packages the tests need: chromium renders /docs in the docs test.
 system-deps:

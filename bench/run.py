@@ -97,6 +97,14 @@ def bake(model_uri: str, env: dict[str, str], output: Path) -> Path:
     return output
 
 
+def plain_flavor(model_uri: str, env: dict[str, str], output: Path) -> Path:
+    """A copy of the model whose pyfunc is the plain scikit-learn pipeline: what `mlflow models
+    serve` ran before the registered model's own flavor ran the fast path."""
+    command = [str(BIN / "python"), "-m", "training.flavor", "plain", model_uri, str(output)]
+    subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return output
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the whole bench; 0 if every judged goal is met, else 1."""
     args = parse(argv)
@@ -129,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             pinned, dst_path=f"{tmp}/model", tracking_uri=uri, registry_uri=uri
         )
         baked = bake(pinned, env, work / "baked")
-        lineup = servers(pinned, args.workers)
+        plain = plain_flavor(pinned, env, work / "plain")
+        lineup = servers(pinned, args.workers, plain)
         for peer, make_server in PEERS.items():
             if peer not in args.without:
                 lineup.append(make_server(Path(model_dir), work, os.cpu_count() or 1))

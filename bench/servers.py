@@ -162,10 +162,27 @@ def bentoml(model_dir: Path, workdir: Path, workers: int) -> Server:
     )
 
 
-def servers(model_uri: str, workers: int) -> list[Server]:
+def mlflow_serve(model: str, workers: int, flavor: str) -> Server:
+    """`mlflow models serve` on `model` (a URI or a model directory), in this venv."""
+    return Server(
+        name=f"mlflow models serve, {flavor} ({workers} worker{'s' if workers > 1 else ''})",
+        kind="mlflow" if flavor == "fast flavor" else "mlflow-plain",
+        command=venv_command(
+            "mlflow", "models", "serve", "-m", model, "--env-manager", "local", workers=workers
+        ),
+        ready_path="/ping",
+        predict_path="/invocations",
+        body=mlflow_body,
+        labels=lambda answer: [int(v) for v in answer["predictions"]],
+    )
+
+
+def servers(model_uri: str, workers: int, plain_dir: Path | None = None) -> list[Server]:
     """This server first (every other is compared with it), then the gunicorn front it had
-    before (bench/gunicorn_reference.py), then `mlflow models serve` with 1 and 2 workers;
-    `workers` is ours and the reference's."""
+    before (bench/gunicorn_reference.py), then `mlflow models serve` with 1 and 2 workers on the
+    registered model's own flavor (the fast path) and, given `plain_dir` (a copy of the model
+    whose pyfunc is the plain scikit-learn pipeline: `python -m training.flavor plain`), on
+    that; `workers` is ours and the reference's."""
     ours = Server(
         name=f"this server ({workers} workers)",
         kind="ours",
@@ -181,20 +198,9 @@ def servers(model_uri: str, workers: int) -> list[Server]:
         ),
         labels=prediction,
     )
-    theirs = [
-        Server(
-            name=f"mlflow models serve ({n} worker{'s' if n > 1 else ''})",
-            kind="mlflow",
-            command=venv_command(
-                "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", workers=n
-            ),
-            ready_path="/ping",
-            predict_path="/invocations",
-            body=mlflow_body,
-            labels=lambda answer: [int(v) for v in answer["predictions"]],
-        )
-        for n in (1, 2)
-    ]
+    theirs = [mlflow_serve(model_uri, n, "fast flavor") for n in (1, 2)]
+    if plain_dir is not None:
+        theirs += [mlflow_serve(str(plain_dir), n, "plain sklearn flavor") for n in (1, 2)]
     return [ours, reference, *theirs]
 
 

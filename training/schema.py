@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -25,18 +26,50 @@ with _without_pyspark_pandas_warning():
 
 TARGET = "Survived"
 
+# The allowed values of the raw columns the model reads, defined once: the checks below are built
+# from it, and it travels with every registered model as MLflow model metadata (MLmodel's
+# `metadata: {domain: ...}`), where a server reads it. An enumerated column lists its `values`; a
+# numeric one its inclusive bounds, `min` and/or `max`. Name, Cabin and Ticket are free text: no
+# entry.
+Domain = dict[str, dict[str, Any]]
+DOMAIN: Domain = {
+    "Pclass": {"values": [1, 2, 3]},
+    "Sex": {"values": ["male", "female"]},
+    "Age": {"min": 0, "max": 120},
+    "SibSp": {"min": 0, "max": 20},
+    "Parch": {"min": 0, "max": 20},
+    "Fare": {"min": 0},
+    "Embarked": {"values": ["C", "Q", "S"]},
+}
+
+
+def domain_checks(column: str) -> list[pa.Check]:
+    """The pandera checks of `column`'s DOMAIN entry (none for a column without one)."""
+    allowed = DOMAIN.get(column, {})
+    if "values" in allowed:
+        return [pa.Check.isin(allowed["values"])]
+    low, high = allowed.get("min"), allowed.get("max")
+    if low is not None and high is not None:
+        return [pa.Check.in_range(low, high)]
+    if low is not None:
+        return [pa.Check.ge(low)]
+    if high is not None:
+        return [pa.Check.le(high)]
+    return []
+
+
 PASSENGER_COLUMNS: dict[str, pa.Column] = {
     "PassengerId": pa.Column(int, pa.Check.ge(1), unique=True),
-    "Pclass": pa.Column(int, pa.Check.isin([1, 2, 3])),
+    "Pclass": pa.Column(int, domain_checks("Pclass")),
     "Name": pa.Column(str, pa.Check.str_length(min_value=1)),
-    "Sex": pa.Column(str, pa.Check.isin(["male", "female"])),
-    "Age": pa.Column(float, pa.Check.in_range(0, 120), nullable=True),
-    "SibSp": pa.Column(int, pa.Check.in_range(0, 20)),
-    "Parch": pa.Column(int, pa.Check.in_range(0, 20)),
+    "Sex": pa.Column(str, domain_checks("Sex")),
+    "Age": pa.Column(float, domain_checks("Age"), nullable=True),
+    "SibSp": pa.Column(int, domain_checks("SibSp")),
+    "Parch": pa.Column(int, domain_checks("Parch")),
     "Ticket": pa.Column(str),
-    "Fare": pa.Column(float, pa.Check.ge(0), nullable=True),
+    "Fare": pa.Column(float, domain_checks("Fare"), nullable=True),
     "Cabin": pa.Column(str, nullable=True),
-    "Embarked": pa.Column(str, pa.Check.isin(["C", "Q", "S"]), nullable=True),
+    "Embarked": pa.Column(str, domain_checks("Embarked"), nullable=True),
 }
 
 UNLABELLED = pa.DataFrameSchema(PASSENGER_COLUMNS, strict=True, coerce=True, name="test.csv")

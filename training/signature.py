@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from mlflow.models import ModelSignature
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+from training.pyfunc_loader import PROBA_PARAM
 
 # Sex and Pclass are required; every other column may be absent. Columns with gaps in the data
 # (Age, Fare, Cabin, Embarked, Name) are nullable; the ones with gaps that pandas would read as
@@ -24,4 +26,7 @@ INPUT_SCHEMA = Schema(
     ]
 )
 OUTPUT_SCHEMA = Schema([ColSpec("long", "Survived")])
-SIGNATURE = ModelSignature(inputs=INPUT_SCHEMA, outputs=OUTPUT_SCHEMA)
+# `params={"proba": True}` (MLflow's scoring protocol: `{"inputs": ..., "params": {"proba": true}}`)
+# answers each row's label and P(survived), as /predict?proba=true does (training/pyfunc_loader.py).
+PARAMS_SCHEMA = ParamSchema([ParamSpec(PROBA_PARAM, "boolean", False)])
+SIGNATURE = ModelSignature(inputs=INPUT_SCHEMA, outputs=OUTPUT_SCHEMA, params=PARAMS_SCHEMA)

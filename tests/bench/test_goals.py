@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from bench.fronts import CEILING, NOOP
 from bench.goals import P50_MARGIN, all_met, judge
 from bench.load import BIG, MANY, ONE
@@ -87,6 +89,18 @@ def test_the_slow_client_goal_needs_a_low_p99_no_errors_and_every_client_stalled
 
 def test_without_todays_server_or_the_slow_case_only_the_peer_goals_are_judged():
     mine = result("ours", 7000, 0.4, 8, kind="ours", peak_rss_mib=400, peak_pss_mib=300)
-    mlflow = result("mlflow", 30, 40, 2000, kind="mlflow", peak_rss_mib=500, peak_pss_mib=400)
-    goals = judge([mine, mlflow], peers=())
-    assert {g.peer for g in goals} == {"mlflow models serve (best)", "mlflow"}
+    plain = result("plain", 30, 40, 2000, kind="mlflow-plain", peak_rss_mib=500, peak_pss_mib=400)
+    goals = judge([mine, plain], peers=())
+    assert {g.peer for g in goals} == {"mlflow models serve, plain sklearn flavor (best)", "plain"}
+
+
+def test_the_fast_flavor_is_judged_against_the_plain_one_and_ours_against_both():
+    mine = result("ours", 7000, 0.4, 8, kind="ours", peak_rss_mib=400, peak_pss_mib=300)
+    plain = result("plain", 30, 40, 2000, kind="mlflow-plain", peak_rss_mib=500, peak_pss_mib=400)
+    fast = result("fast", 310, 3.0, 200, kind="mlflow", peak_rss_mib=500, peak_pss_mib=400)
+    goals = {g.name: g for g in judge([mine, plain, fast], peers=())}
+    flavor_rate = goals["mlflow models serve, fast flavor: req/s, 1 row, 32 conns"]
+    assert flavor_rate.ratio == pytest.approx(310 / 30) and flavor_rate.met
+    assert goals["mlflow models serve, fast flavor: p50 ms, 1 row, 1 conn"].met
+    ahead = [g for g in judge([mine, plain, fast], peers=()) if g.peer == "fast"]
+    assert len(ahead) == 4 and all(g.met for g in ahead)

@@ -1,14 +1,18 @@
-"""POST /invocations answers exactly what a real `mlflow models serve` answers, for every format."""
+"""POST /invocations answers exactly what a real `mlflow models serve` answers, for every format;
+both run the registered model's fast python_function flavor, and answer as the plain pipeline."""
 
 from __future__ import annotations
 
 import json
 
+import mlflow
+import numpy as np
 import pytest
 import requests
 
 from tests.processes import VENV_BIN, free_port, running, venv_env
 from training.config import REPO_ROOT
+from training.flavor import plain_copy
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +36,39 @@ def mlflows(registered_model, tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="module")
+def pipeline(registered_model):
+    """The plain scikit-learn pipeline (the sklearn flavor)."""
+    mlflow.set_tracking_uri(registered_model.tracking_uri)
+    try:
+        return mlflow.sklearn.load_model(registered_model.champion_uri)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def plain(registered_model, tmp_path_factory):
+    """The same version with the pyfunc every version had before the fast flavor (MLflow's own
+    sklearn loader, `python -m training.flavor plain`): the answers to equal, byte for byte."""
+    mlflow.set_tracking_uri(registered_model.tracking_uri)
+    try:
+        target = tmp_path_factory.mktemp("plain") / "model"
+        return mlflow.pyfunc.load_model(str(plain_copy(registered_model.champion_uri, target)))
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def plain_answer(plain, content_type: str, body: str) -> dict:
+    """What `mlflow models serve` of the plain copy answers: its scoring function, in-process."""
+    from mlflow.pyfunc import scoring_server
+
+    answer = scoring_server.invocations(
+        body, content_type, plain, plain.metadata.get_input_schema()
+    )
+    assert answer.status == 200, answer.response
+    return json.loads(answer.response)
+
+
 def bodies(raw_test):
     records = json.loads(raw_test.to_json(orient="records"))
     return {
@@ -51,7 +88,7 @@ FORMATS = ["dataframe_split", "dataframe_records", "instances", "inputs", "input
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_same_predictions_as_mlflow_models_serve(ours, mlflows, raw_test, fmt):
+def test_same_predictions_as_mlflow_models_serve(ours, mlflows, raw_test, plain, fmt):
     content_type, body = bodies(raw_test)[fmt]
     headers = {"Content-Type": content_type}
     theirs = requests.post(mlflows + "/invocations", data=body, headers=headers, timeout=60)
@@ -61,7 +98,24 @@ def test_same_predictions_as_mlflow_models_serve(ours, mlflows, raw_test, fmt):
     assert mine.json() == theirs.json()
     predictions = mine.json()["predictions"]
     assert len(predictions) == 418 and set(predictions) == {0, 1}
+    # and what the plain sklearn pyfunc answered the same body (MLflow's parsing included: its
+    # `inputs` and `instances` read a null string as "None", for both flavors alike)
+    assert mine.json() == plain_answer(plain, content_type, body)
     assert mine.headers["X-Model-Version"]
+
+
+def test_the_proba_param_answers_labels_and_probabilities(ours, mlflows, raw_test, pipeline):
+    """`params: {"proba": true}`, as /predict?proba=true: each row's label and P(survived)."""
+    split = json.loads(raw_test.to_json(orient="split", index=False))
+    body = {"dataframe_split": split, "params": {"proba": True}}
+    theirs = requests.post(mlflows + "/invocations", json=body, timeout=60)
+    mine = requests.post(ours + "/invocations", json=body, timeout=60)
+    assert theirs.status_code == mine.status_code == 200, (theirs.text[:300], mine.text[:300])
+    assert mine.json() == theirs.json()
+    rows = mine.json()["predictions"]
+    assert [row["prediction"] for row in rows] == pipeline.predict(raw_test).tolist()
+    probabilities = np.array([row["probability"] for row in rows])
+    assert np.max(np.abs(probabilities - pipeline.predict_proba(raw_test)[:, 1])) <= 1e-6
 
 
 def test_invocations_agree_with_predict(ours, raw_test):

@@ -53,16 +53,19 @@ def client(store: ModelStore, registered_model) -> FlaskClient:
 
 @pytest.fixture(scope="module")
 def expected(registered_model, raw_test: pd.DataFrame) -> pd.DataFrame:
-    """What MLflow's pyfunc and the pipeline's predict_proba say about test.csv, row by row."""
+    """What the plain pipeline (the sklearn flavor: the reference every path must equal) says
+    about test.csv, row by row; MLflow's pyfunc (the fast flavor) says the same."""
     mlflow.set_tracking_uri(registered_model.tracking_uri)
     try:
-        model = mlflow.pyfunc.load_model(registered_model.champion_uri)
-        pipeline = model.get_raw_model()
+        pipeline = mlflow.sklearn.load_model(registered_model.champion_uri)
         positive = list(pipeline.classes_).index(1)
+        labels = np.asarray(pipeline.predict(raw_test)).ravel().astype(int)
+        pyfunc = mlflow.pyfunc.load_model(registered_model.champion_uri)
+        assert np.asarray(pyfunc.predict(raw_test)).ravel().tolist() == labels.tolist()
         return pd.DataFrame(
             {
                 "PassengerId": raw_test["PassengerId"],
-                "prediction": np.asarray(model.predict(raw_test)).ravel().astype(int),
+                "prediction": labels,
                 "probability": pipeline.predict_proba(raw_test)[:, positive],
             }
         )

@@ -71,8 +71,9 @@ def test_every_passenger_matches_the_registered_model(
     frame = raw_train if csv == "train" else raw_test
     rows = contract_rows(frame)
     labels, proba = fast.predict(rows)
+    assert labels == pipeline.predict(frame).tolist()
     signature_frame = frame[pyfunc.metadata.get_input_schema().input_names()]
-    assert labels == [int(v) for v in pyfunc.predict(signature_frame)]
+    assert labels == [int(v) for v in pyfunc.predict(signature_frame)]  # the fast flavor too
     expected = pipeline.predict_proba(frame)[:, 1]
     assert np.max(np.abs(np.asarray(proba) - expected)) <= TOLERANCE
     # one row at a time, as /predict mostly sees them

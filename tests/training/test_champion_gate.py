@@ -227,6 +227,9 @@ def test_the_run_has_params_metrics_dataset_inputs_and_lineage_tags(gate_run):
     assert params["train.model"] == "random_forest"
     assert params["train.n_estimators"] == "1" and params["train.max_depth"] == "1"
     assert params["prepare.valid_size"] == "0.2" and params["evaluate.cv_repeats"] == "1"
+    # named as in params.yaml: `register:` (not the pydantic field, `registry`)
+    assert params["register.gate_metric"] == "roc_auc" and params["register.gate_samples"] == "1000"
+    assert not [key for key in params if key.startswith("registry.")]
     assert metrics["valid_roc_auc"] == pytest.approx(record["gate"]["comparison"]["candidate"])
     for name in ("accuracy", "roc_auc", "log_loss", "brier", "f1"):
         assert {f"cv_{name}_mean", f"cv_{name}_low", f"cv_{name}_high"} <= set(metrics), name

@@ -95,6 +95,34 @@ def test_out_of_range_numbers(raw_train):
     assert "'Fare'" in message and "rows 6" in message
 
 
+def outside(allowed: dict) -> list:
+    """Values just outside a DOMAIN entry: an unlisted value, or one past each bound."""
+    if "values" in allowed:
+        values = allowed["values"]
+        return ["x"] if isinstance(values[0], str) else [max(values) + 1, min(values) - 1]
+    return [bound + step for key, step in (("min", -1), ("max", 1)) if (bound := allowed.get(key))
+            is not None]  # fmt: skip
+
+
+@pytest.mark.parametrize("column", sorted(schema.DOMAIN))
+def test_the_checks_are_the_domain(raw_train, column):
+    """Every DOMAIN entry (the one that travels with the model) is what validation enforces:
+    each value past it fails, naming the column and the row; its edges pass."""
+    allowed = schema.DOMAIN[column]
+    for value in outside(allowed):
+        frame = bad_copy(raw_train)
+        frame[column] = frame[column].astype(object)
+        frame.loc[3, column] = value
+        message = raises(frame)
+        assert f"'{column}'" in message and "rows 3" in message, (column, value)
+    edges = allowed.get("values") or [allowed[k] for k in ("min", "max") if k in allowed]
+    frame = bad_copy(raw_train)
+    frame[column] = frame[column].astype(object)
+    for row, value in enumerate(edges):
+        frame.loc[row, column] = value
+    schema.validate(frame, schema.LABELLED)
+
+
 def test_split_is_stratified_seeded_and_disjoint(tmp_path, raw_train):
     path = tmp_path / "train.csv"
     raw_train.to_csv(path, index=False)
