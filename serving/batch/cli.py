@@ -14,10 +14,11 @@ from serving.batch.files import (
     OutputWriter,
     check_columns,
     file_format,
-    input_columns,
+    open_input,
     write_sidecar,
 )
 from serving.batch.pandas_engine import run_pandas
+from serving.batch.schema import INFER_ROWS, plan_output
 from serving.batch.scorer import load_scorer, model_metadata, parquet_metadata
 from serving.config import DEFAULT_MODEL_URI, default_tracking_uri
 
@@ -38,15 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
             "empty Sex) is kept with empty prediction/probability and a message in `error`."
         ),
         epilog=(
-            "Engines: pandas streams the file in --chunk-size chunks (bounded memory) and "
-            "scores with the server's ONNX fast path, else the scikit-learn pipeline. spark "
-            "scores with mlflow.pyfunc.spark_udf (labels) and predict_proba (probabilities) in "
-            "Spark, keeps input order by a monotonically increasing row id, and writes one "
-            "file through a single final task. Cluster: --spark-master spark://host:7077 (or "
-            "SPARK_MASTER), with input/output on a filesystem shared by driver and executors "
-            "and the same Python environment on the executors; or spark-submit --master URL "
-            "serving/batch/__main__.py --engine spark ... Registry: MLFLOW_TRACKING_URI, else the "
-            "embedded sqlite store at the repo root."
+            "Engines: pandas (the default) streams the file in --chunk-size chunks (bounded "
+            "memory), derives the features of a whole chunk at once and runs the server's ONNX "
+            "graph once per chunk (else the scikit-learn pipeline), reading, scoring and "
+            "writing in overlapping threads. spark runs the same chunk scoring in Spark "
+            "(mapInArrow) and writes a directory of part files, one per task, in input order "
+            "(--coalesce: one file). Cluster: --spark-master spark://host:7077 (or "
+            "SPARK_MASTER), with input and output on a filesystem shared by the driver and "
+            "the executors and the same Python environment on the executors; or spark-submit "
+            "--master URL serving/batch/__main__.py --engine spark ... Registry: "
+            "MLFLOW_TRACKING_URI, else the embedded sqlite store at the repo root."
         ),
     )
     parser.add_argument("--input", required=True, type=Path, help="CSV or Parquet file to score")
@@ -76,6 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="Spark master URL for --engine spark (default: SPARK_MASTER, else local[*])",
     )
     parser.add_argument(
+        "--infer-types",
+        action="store_true",
+        help=(
+            "CSV input: write the model's columns with the signature's types and each other "
+            f"column as int64 or double when its first {INFER_ROWS:,} rows all are (default: "
+            "every input column as the file's text)"
+        ),
+    )
+    parser.add_argument(
+        "--coalesce",
+        action="store_true",
+        help="spark engine: one output file instead of a directory of part files",
+    )
+    parser.add_argument(
         "--no-fast-path",
         action="store_true",
         help="pandas engine: score with the scikit-learn pipeline, not the ONNX fast path",
@@ -103,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
     output: Path = args.output
     in_fmt = file_format(input_path, "input")
     out_fmt = file_format(output, "output")
-    columns, total = input_columns(input_path, in_fmt)
+    source = open_input(input_path, in_fmt)
     if output.resolve() == input_path.resolve():
         raise BatchError(f"output {output}: is the input file; choose another path")
     if not output.parent.is_dir():
@@ -111,7 +127,8 @@ def _run(args: argparse.Namespace) -> int:
 
     tracking_uri = args.tracking_uri or default_tracking_uri()
     scorer = load_scorer(args.model_uri, tracking_uri, fast_path=not args.no_fast_path)
-    check_columns(input_path, columns, scorer.spec)
+    check_columns(input_path, source.names, scorer.spec)
+    plan = plan_output(source, scorer.spec, args.infer_types)
     model = model_metadata(scorer)
     metadata = parquet_metadata(model)
 
@@ -121,19 +138,21 @@ def _run(args: argparse.Namespace) -> int:
             master = "spark-submit" if "PYSPARK_GATEWAY_PORT" in os.environ else "local[*]"
         from serving.batch.spark_engine import run_spark  # PySpark is an optional extra
 
-        counts = run_spark(
-            scorer, input_path, in_fmt, output, out_fmt, master, metadata, tracking_uri
+        counts, layout = run_spark(
+            scorer, source, plan, output, out_fmt, master, metadata, args.chunk_size, args.coalesce
         )
-        path = f"spark ({master}): pyfunc spark_udf labels, sklearn predict_proba"
+        path = f"spark ({master}): {scorer.path}"
     else:
-        writer = OutputWriter(output, out_fmt, metadata)
+        if output.is_dir():
+            raise BatchError(f"output {output}: is a directory; the pandas engine writes a file")
+        writer = OutputWriter(output, out_fmt, plan.schema(source.schema), metadata)
         try:
-            counts = run_pandas(scorer, input_path, in_fmt, writer, args.chunk_size, total)
+            counts = run_pandas(scorer, source, plan, writer, args.chunk_size)
             writer.commit()
         except BaseException:
             writer.abort()
             raise
-        path = scorer.path
+        path, layout = scorer.path, "file"
     elapsed = time.monotonic() - started
     sidecar = write_sidecar(
         output,
@@ -143,11 +162,13 @@ def _run(args: argparse.Namespace) -> int:
             "scoring": path,
             "input": str(input_path),
             "output": str(output),
+            "layout": layout,  # "file", or (spark) "directory" of part files in input order
+            "infer_types": bool(args.infer_types),
             "rows": counts.rows,
             "errors": counts.errors,
             "first_errors": counts.first_errors or [],
-            "out_of_domain": counts.out_of_domain,  # pandas engine: optional values as unknown
-            "chunk_size": args.chunk_size if args.engine == "pandas" else None,
+            "out_of_domain": counts.out_of_domain or {},  # optional values scored as unknown
+            "chunk_size": args.chunk_size,
             "seconds": round(elapsed, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
