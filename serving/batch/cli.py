@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Spark master URL for --engine spark (default: SPARK_MASTER, else local[*])",
     )
     parser.add_argument(
+        "--spark-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting for --engine spark (repeatable), e.g. spark.executor.memory=2g",
+    )
+    parser.add_argument(
         "--infer-types",
         action="store_true",
         help=(
@@ -104,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.chunk_size < 1:
         parser.error(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    for setting in args.spark_conf:
+        if "=" not in setting or not setting.split("=", 1)[0].strip():
+            parser.error(f"--spark-conf takes KEY=VALUE, got {setting!r}")
     # MLflow's artifact download bars would bury the one line this command prints per problem.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
@@ -138,9 +148,11 @@ def _run(args: argparse.Namespace) -> int:
             master = "spark-submit" if "PYSPARK_GATEWAY_PORT" in os.environ else "local[*]"
         from serving.batch.spark_engine import run_spark  # PySpark is an optional extra
 
+        settings = dict(setting.split("=", 1) for setting in args.spark_conf)
         counts, layout = run_spark(
-            scorer, source, plan, output, out_fmt, master, metadata, args.chunk_size, args.coalesce
-        )
+            scorer, source, plan, output, out_fmt, master, metadata, args.chunk_size,
+            args.coalesce, settings,
+        )  # fmt: skip
         path = f"spark ({master}): {scorer.path}"
     else:
         if output.is_dir():

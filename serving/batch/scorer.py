@@ -10,6 +10,7 @@ then the same graph), or the scikit-learn pipeline (a model with no fast path, o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from serving.contract import InputSpec
 from serving.model.columnar import ColumnarModel, load_columnar
 from serving.model.fast import FastModel
 from serving.model.identity import ModelInfo
-from serving.model.loaded import LoadedModel
+from serving.model.loaded import LoadedModel, load_local
 
 MAX_REPORTED_ERRORS = 10
 
@@ -71,6 +72,12 @@ def scorer_for(loaded: LoadedModel, fast_path: bool = True) -> Scorer:
     if columnar is None:
         return Scorer(loaded, fast, None, f"{loaded.info.inference_detail}; rows: {why}")
     return Scorer(loaded, fast, columnar, f"{loaded.info.inference_detail}; columns: {why}")
+
+
+def scorer_from_dir(model_dir: Path, info: ModelInfo, fast_path: bool = True) -> Scorer:
+    """The same scorer from a model directory at hand (a Spark executor's copy): loaded and
+    self-checked as the server loads it, with no registry."""
+    return scorer_for(load_local(model_dir, info, fast_path), fast_path)
 
 
 def load_scorer(model_uri: str, tracking_uri: str, fast_path: bool = True) -> Scorer:
