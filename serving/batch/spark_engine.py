@@ -4,12 +4,13 @@ pandas engine's own chunk function and writes its own part file; the driver tall
 Each row gets an explicit row number as it is read (`monotonically_increasing_id`: the input
 partition in the high bits, the row within it in the low ones, so ordered as the file is for a
 single input file). A task (mapInArrow, one Arrow batch of at most --chunk-size rows at a time)
-puts its batches in row-number order, scores them (serving.batch.chunks.score_chunk, the model
-loaded once per Python worker from the model directory shipped with SparkContext.addFile) and
-appends them to `part-NNNNN.<ext>`, NNNNN being its input partition: the same Arrow writer, the
-same schema and the same metadata as the pandas engine's one file, so the part files read in name
-order are the pandas engine's output, row for row. It hands back only its tally (rows, errors,
-the first messages), from which the driver numbers the rows of its messages.
+puts its batches in row-number order, scores them (serving.batch.chunks.score_chunk; the model is
+loaded once per Python worker from its directory, shipped as a zip with SparkContext.addArchive
+and unpacked on each node) and appends them to `part-NNNNN.<ext>`, NNNNN being its input
+partition: the same Arrow writer, the same schema and the same metadata as the pandas engine's
+one file, so the part files read in name order are the pandas engine's output, row for row. It
+hands back only its tally (rows, errors, the first messages), from which the driver numbers the
+rows of its messages.
 
 All tasks write in parallel into a temp directory beside the output, renamed into place when the
 job is complete; with `--coalesce` the driver then concatenates the parts into one file (CSV:
@@ -219,8 +220,9 @@ def run_spark(
     spark.sparkContext.setLogLevel("ERROR")
     try:
         spark.sparkContext.addPyFile(str(_zip_package(work)))
-        model_dir = Path(scorer.info.path)
-        spark.sparkContext.addFile(str(model_dir), recursive=True)
+        # a directory cannot be shipped to a cluster, an archive can (unpacked on each node)
+        model = shutil.make_archive(str(work / "model"), "zip", root_dir=scorer.info.path)
+        spark.sparkContext.addArchive(model)
         try:
             frame = _read(spark, source)
         except AnalysisException as exc:
@@ -234,7 +236,7 @@ def run_spark(
             [T.StructField(name, getattr(T, kind)()) for name, kind in TALLY_FIELDS]
         )
         function = _score_partition(
-            model_dir.name,
+            Path(model).name,
             scorer.info,
             scorer.fast is not None,
             plan,
