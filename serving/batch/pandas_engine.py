@@ -1,11 +1,12 @@
 """The pandas engine: stream the input by chunks, score each, append it to the output.
 
-Three stages overlap, one thread each, joined by queues of at most QUEUE_CHUNKS chunks: reading
-and decoding the next chunk (Arrow's CSV reader or Parquet decoder), scoring this one
-(serving.batch.chunks, numpy, Arrow kernels and ONNX Runtime), encoding and writing the previous
-one. Each stage spends most of its time in native code that lets go of the GIL, so the stages
-use both cores; memory holds at most 2 * QUEUE_CHUNKS + 3 chunks. (The name is the CLI's: the
-engine is Arrow and numpy throughout, pandas only for the scikit-learn pipeline.)
+The stages overlap, joined by queues of at most QUEUE_CHUNKS chunks: one thread reads and decodes
+the next chunks (Arrow's CSV reader or Parquet decoder), `threads` threads score chunks side by
+side (serving.batch.chunks: numpy, Arrow kernels and ONNX Runtime, which let go of the GIL), and
+one thread encodes and writes the scored chunks in input order. So the job uses every core, and
+memory holds at most 2 * QUEUE_CHUNKS + `threads` + 2 chunks, whatever the file's size. (The name
+is the CLI's: the engine is Arrow and numpy throughout, pandas only for the scikit-learn
+pipeline.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +24,7 @@ import pyarrow as pa
 from serving.batch.chunks import score_chunk
 from serving.batch.files import BatchError, InputFile, OutputWriter, _one_line, read_chunks
 from serving.batch.schema import OutputPlan
-from serving.batch.scorer import Counts, Scorer
+from serving.batch.scorer import ChunkStats, Counts, Scorer
 
 QUEUE_CHUNKS = 2
 _DONE = object()
@@ -72,7 +75,12 @@ def _chunks(source: InputFile, chunk_size: int) -> Iterator[pa.Table]:
 
 
 def run_pandas(
-    scorer: Scorer, source: InputFile, plan: OutputPlan, writer: OutputWriter, chunk_size: int
+    scorer: Scorer,
+    source: InputFile,
+    plan: OutputPlan,
+    writer: OutputWriter,
+    chunk_size: int,
+    threads: int = 1,
 ) -> Counts:
     from tqdm import tqdm
 
@@ -103,13 +111,26 @@ def run_pandas(
     writing = _Stage("batch-write", write)
     reader.start()
     writing.start()
+    pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="batch-score")
+    pending: deque[tuple[int, Future[tuple[pa.Table, ChunkStats]]]] = deque()
+
+    def hand_on() -> bool:
+        """The oldest chunk's answers to the writer, in input order; False if it has stopped."""
+        first, future = pending.popleft()
+        table, stats = future.result()
+        counts.add(stats, first)
+        progress.update(stats.rows)
+        return _put(scored, table, stop, writing)
+
     try:
+        read_rows = 0
         while (chunk := _get(decoded, stop, reader)) is not _DONE:
-            table, stats = score_chunk(scorer, plan, chunk, counts.rows)
-            counts.add(stats, counts.rows)
-            if not _put(scored, table, stop, writing):
+            pending.append((read_rows, pool.submit(score_chunk, scorer, plan, chunk, read_rows)))
+            read_rows += chunk.num_rows
+            if len(pending) >= max(1, threads) and not hand_on():
                 break
-            progress.update(stats.rows)
+        while pending and hand_on():
+            pass
         _put(scored, _DONE, stop, writing)
         writing.join()
     except BaseException:
@@ -117,6 +138,7 @@ def run_pandas(
         raise
     finally:
         stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         reader.join()
         writing.join()
         progress.close()

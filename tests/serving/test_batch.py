@@ -158,6 +158,10 @@ def test_small_chunks_give_the_same_file_as_one_chunk(registry_env, tmp_path):
     small = ["--input", str(TEST_CSV), "--output", str(tmp_path / "small.csv")]
     assert batch.main([*small, "--chunk-size", "37"]) == 0
     assert (tmp_path / "small.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    # chunks scored side by side are written in input order all the same
+    for threads in ("1", "3"):
+        assert batch.main([*small, "--chunk-size", "37", "--threads", threads]) == 0
+        assert (tmp_path / "small.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
 
 
 def test_chunks_with_all_null_or_all_whole_ages_score_as_the_full_file(
