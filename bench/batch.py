@@ -20,7 +20,8 @@ until it has exited); for Spark, where the JVM and the Python workers are other 
 sum over its process tree, sampled every 0.05 s, is given too (a standalone cluster's executors are
 not in that tree). The ceiling is the bare ONNX Runtime call on pre-built inputs (the features of
 the same rows derived beforehand), 50,000-row batches, on both cores (two sessions of one thread
-side by side, or one session of two threads: the better). The server check scores a sample of rows
+side by side, or one session of two threads; on a loaded machine one core may do better, and then
+that is the ceiling). The server check scores a sample of rows
 through the server's own path (the contract's parser on JSON records, then LoadedModel.predict) and
 compares it with the batch output, bit for bit. Goals (issue 18): Parquet >= 150,000 rows/s, CSV >=
 100,000 rows/s, >= 80% of the ceiling, peak RSS <= 600 MiB at the default chunk size, the server's
@@ -211,7 +212,8 @@ def runtime_ceiling(scorer: Any, source: Path, rows: int, chunk_size: int) -> di
         "one_core": round(single),
         "two_sessions": round(side_by_side),
         "one_session_two_threads": round(two_threads),
-        "both_cores": round(max(side_by_side, two_threads)),
+        # the ceiling: the best the runtime showed (on a loaded machine one core can win)
+        "best": round(max(single, side_by_side, two_threads)),
     }
 
 
@@ -321,7 +323,7 @@ def goals(result: dict[str, Any]) -> dict[str, str]:
     """Each goal of issue 18 that this run measured: 'pass' or 'FAIL', with the figures."""
     verdicts: dict[str, str] = {}
     runs = result["runs"]
-    ceiling = result["ceiling"].get("both_cores")
+    ceiling = result["ceiling"].get("best")
     for fmt, goal in GOALS.items():
         run = runs.get(f"pandas {fmt}")
         if run is None:

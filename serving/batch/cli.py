@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from serving.batch.chunks import use_lean_memory_pool
 from serving.batch.files import (
     BatchError,
     OutputWriter,
@@ -135,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    use_lean_memory_pool()
     input_path: Path = args.input
     output: Path = args.output
     in_fmt = file_format(input_path, "input")

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from serving.batch.chunks import score_chunk
+from serving.batch.chunks import score_chunk, use_lean_memory_pool
 from serving.batch.files import (
     BatchError,
     InputFile,
@@ -87,6 +87,7 @@ def _score_partition(
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import SparkFiles
 
+        use_lean_memory_pool()
         scorer = _scorer(SparkFiles.get(model_name), info, fast_path)
         writer: OutputWriter | None = None
         tally = ChunkStats()
