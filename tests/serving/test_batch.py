@@ -340,3 +340,20 @@ def test_columns_rows_and_pipeline_score_every_passenger_alike(
     labels, proba = columnar.fast.predict(parse_batch(body, columnar.spec, len(frame)).rows)
     assert labels == answers["columns"]["prediction"].tolist()
     assert proba == answers["columns"]["probability"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--threads", "0"], "--threads must be at least 1"),
+        (["--chunk-size", "0"], "--chunk-size must be at least 1"),
+        (["--spark-conf", "nonsense"], "--spark-conf takes KEY=VALUE"),
+    ],
+)
+def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, flags, says):
+    output = tmp_path / "out.csv"
+    with pytest.raises(SystemExit) as stopped:
+        batch.main(["--input", str(TEST_CSV), "--output", str(output), *flags])
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err
+    assert not output.exists()

@@ -105,3 +105,13 @@ def test_spark_parquet_keeps_types_bad_rows_and_metadata(registry_env, raw_test,
         "row 310: Sex: required value is empty",
     ]
     assert pd.read_parquet(output)["PassengerId"].tolist() == rows["PassengerId"].tolist()
+
+
+def test_spark_never_replaces_a_directory_of_other_files(registry_env, tmp_path, capsys):
+    output = tmp_path / "out.parquet"
+    output.mkdir()
+    (output / "notes.txt").write_text("mine")
+    code = batch.main(["--input", str(TEST_CSV), "--output", str(output), *SPARK])
+    assert code == 2
+    assert "holding other files (notes.txt)" in capsys.readouterr().err
+    assert (output / "notes.txt").read_text() == "mine"
