@@ -19,7 +19,8 @@ from serving.batch.scorer import MAX_REPORTED_ERRORS, ChunkStats, Scorer
 def use_lean_memory_pool() -> str:
     """Arrow's allocator for a batch job: jemalloc (else the system's), unless
     ARROW_DEFAULT_MEMORY_POOL says otherwise. The default here, mimalloc, keeps freed chunks
-    mapped: 1M rows peaked at about 560 MiB against 445 MiB with jemalloc, at the same speed."""
+    mapped: 1M rows peaked at 545 to 600 MiB against 445 to 520 MiB with jemalloc, at the same
+    speed."""
     import os
 
     if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
