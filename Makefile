@@ -13,7 +13,7 @@ PORT ?= 5000
 WORKERS ?= 2
 UI_PORT ?= 5001
 
-.PHONY: help setup system-deps data train serve ui test test-fast lint format batch bench clean plots-template promote v2-stubs
+.PHONY: help setup spark system-deps data train serve ui test test-fast lint format batch bench clean plots-template promote v2-stubs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(HOST)/$(HOST)/; s/$$(PORT)/$(PORT)/' \
@@ -30,6 +30,17 @@ data/raw/train.csv data/raw/test.csv &: data/raw.dvc | $(VENV)/.installed
 	touch data/raw/train.csv data/raw/test.csv
 
 setup: $(VENV)/.installed data/raw/train.csv ## Create .venv (pinned), install, pull the raw data
+
+# The Spark engine is an optional extra (PySpark and Spark's jars, about 490 MB, and a Java
+# runtime): `make test` installs it, `make serve` does not.
+$(VENV)/.spark-installed: requirements-spark.lock requirements.lock | $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-spark.lock \
+		-c requirements.lock
+	touch $@
+
+spark: setup $(VENV)/.spark-installed ## Install the Spark engine (PySpark, pinned; Spark needs Java 17)
+	@command -v java >/dev/null || echo "spark: no java on PATH; Spark needs a Java runtime:" \
+		"apt-get install openjdk-17-jre-headless (make system-deps)"
 
 data: setup ## Pull the raw CSVs from the DVC remote
 
@@ -48,14 +59,15 @@ ui: setup ## Browse runs and models: MLflow's UI on $(HOST):$(UI_PORT), on the r
 		--default-artifact-root $(CURDIR)/mlruns --artifacts-destination $(CURDIR)/mlruns \
 		--host $(HOST) --port $(UI_PORT) --workers 1
 
-# Debian packages the tests need: chromium renders /docs in the docs test; promtool (of the
-# prometheus package) checks monitoring/'s alert rules and config.
+# Debian packages the tests need: chromium renders /docs in the docs test; Spark runs on Java 17;
+# promtool (of the prometheus package) checks monitoring/'s alert rules and config.
 system-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
 	command -v promtool >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
-test: setup system-deps ## Run the whole test suite (real dvc, MLflow, Granian, chromium)
+test: setup spark system-deps ## Run the whole test suite (real dvc, MLflow, Granian, Spark, chromium)
 	$(BIN)/pytest
 
 test-fast: setup ## Run the tests that start no processes
@@ -73,7 +85,7 @@ format: setup ## Apply ruff's fixes and formatting
 INPUT ?= data/raw/test.csv
 OUTPUT ?= predictions.parquet
 ENGINE ?= pandas
-batch: setup ## Score a file with the champion: make batch INPUT=x.csv OUTPUT=y.parquet [ENGINE=spark]
+batch: setup $(if $(filter spark,$(ENGINE)),spark) ## Score a file with the champion: make batch INPUT=x.csv OUTPUT=y.parquet [ENGINE=spark]
 	$(PY) -m training.champion
 	$(PY) -m serving.batch --input $(INPUT) --output $(OUTPUT) --engine $(ENGINE)
 

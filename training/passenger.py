@@ -3,7 +3,9 @@
 The model's `features` step (`training.features.PassengerFeatures`) runs these functions on
 DataFrames in training; the serving fast path runs the very same file, from the registered
 model's own copy of the code, on the typed rows of a request, without pandas or scikit-learn.
-Nothing here may import beyond the standard library: a serving worker loads this file alone.
+Nothing here may import beyond the standard library at import time: a serving worker loads this
+file alone. Batch scoring calls `derive_columns`, the same features for a whole chunk at once,
+which imports numpy and pyarrow when it is called (see below).
 
 Travelling groups: passengers who share a ticket (or, without one, a surname and a fare) tend
 to share a fate, the women and children of a group most of all. `fit_state` learns, from the
@@ -207,3 +209,179 @@ def derive_rows(
         numeric.append(values)
         categorical.append(names)
     return numeric, categorical
+
+
+# -- the same features for a whole chunk at once (batch scoring) -------------------------------
+#
+# `derive_columns(columns, state)` is `derive_rows(rows, state)` on columns: what a batch job
+# calls once per chunk instead of once per row. numpy and pyarrow are imported inside it, so
+# importing this file still needs the standard library only (a serving worker never calls it).
+# Its answers are the row function's exactly, by construction where the vector kernels might
+# differ from Python: the whitespace `str.strip` and `\s` see is spelt out, fares are formatted
+# by Python once per distinct value, and a row with any non-ASCII text (where Unicode case and
+# whitespace rules could part) is derived by `derive` itself. The parity tests check it on every
+# row of train.csv and test.csv and on generated rows; batch scoring checks it again on the
+# graph's check rows before it uses it.
+
+# What `str.strip()` strips and `\s` matches in an ASCII string.
+_ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_ASCII_SPACE_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
+_COLUMN_TITLE = ",(?:" + _ASCII_SPACE_CLASS + r")*(?P<title>[^.]+)\."  # TITLE_PATTERN
+_COLUMN_SURNAME = r"^(?P<surname>[^,]*),"
+NUMBER_INPUTS = ("Pclass", "Age", "Fare", "SibSp", "Parch")
+TEXT_INPUTS = ("Name", "Sex", "Cabin", "Embarked", "Ticket")
+
+
+def _group_tables(state: Mapping[str, Any] | None) -> dict[str, tuple[list[str], list[float]]]:
+    """The state's groups that `group_outcome` can answer with (counts summing above 0), by key
+    kind ("ticket", "name"), the kind's prefix dropped: (keys, [survived, died, ...])."""
+    tables: dict[str, tuple[list[str], list[float]]] = {"ticket": ([], []), "name": ([], [])}
+    for key, counts in (state.get(GROUPS, {}) if state else {}).items():
+        if not counts:
+            continue
+        survived, died = counts
+        kind, _, rest = key.partition(":")
+        if survived + died > 0 and kind in tables:
+            keys, values = tables[kind]
+            keys.append(rest)
+            values.extend((float(survived), float(died)))
+    return tables
+
+
+def derive_columns(
+    columns: Mapping[str, Any], state: Mapping[str, Any] | None = None, size: int | None = None
+) -> tuple[Any, Any]:
+    """Typed columns -> (numeric [N, k] float64 array, categorical [N, m] object array): exactly
+    `derive_rows(rows, state)` for the same N rows, in FEATURES order.
+
+    `columns`: column name -> pyarrow array (or anything `pyarrow.array` takes): numbers (nulls
+    and NaN missing) for Pclass, Age, Fare, SibSp, Parch; strings (nulls missing) for Name, Sex,
+    Cabin, Embarked, Ticket; an absent column is all missing. `size`: N, when no column is given.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = size if size is not None else len(next(iter(columns.values()))) if columns else 0
+
+    def array(name: str, kind: Any) -> Any:
+        values = columns.get(name)
+        if values is None:
+            return pa.nulls(n, kind)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        elif not isinstance(values, pa.Array):
+            values = pa.array(values, from_pandas=True)
+        if len(values) != n:
+            raise ValueError(f"column {name!r} has {len(values)} values, expected {n}")
+        return values.cast(kind, safe=False)  # an int past 2**53 -> float, as float() does
+
+    numbers = {}
+    for name in NUMBER_INPUTS:
+        values = array(name, pa.float64()).to_numpy(zero_copy_only=False)  # null -> NaN
+        numbers[name] = np.asarray(values, dtype=np.float64)
+    raw, texts = {}, {}
+    for name in TEXT_INPUTS:
+        raw[name] = array(name, pa.string())
+        texts[name] = _nonempty(pc.utf8_trim(raw[name], characters=_ASCII_SPACE))
+
+    sibsp, parch, fare = numbers["SibSp"], numbers["Parch"], numbers["Fare"]
+    family = 1.0 + np.where(np.isnan(sibsp), 0.0, sibsp) + np.where(np.isnan(parch), 0.0, parch)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_person = fare / family
+    cabin, name = texts["Cabin"], texts["Name"]
+
+    matched = pc.extract_regex(name, _COLUMN_TITLE)
+    honorific = pc.utf8_trim(pc.struct_field(matched, "title"), characters=_ASCII_SPACE)
+    known = list(TITLES)
+    grouped = pc.take(pa.array(list(TITLES.values())), pc.index_in(honorific, pa.array(known)))
+    title = pc.if_else(pc.is_valid(matched), pc.fill_null(grouped, "Rare"), MISSING)
+
+    survived, died = _columns_group_outcome(texts, fare, state, n)
+    numeric = np.column_stack(
+        [
+            numbers["Pclass"],
+            numbers["Age"],
+            fare,
+            sibsp,
+            parch,
+            family,
+            (family == 1.0).astype(np.float64),
+            per_person,
+            pc.is_valid(cabin).to_numpy(zero_copy_only=False).astype(np.float64),
+            survived,
+            died,
+        ]
+    )
+    deck = pc.utf8_upper(pc.utf8_slice_codeunits(cabin, 0, 1))
+    categorical = np.empty((n, len(CATEGORICAL_FEATURES)), dtype=object)
+    for i, values in enumerate(
+        (texts["Sex"], texts["Embarked"], title, deck)
+    ):  # each a handful of distinct strings: decode them once, then share the objects
+        encoded = pc.dictionary_encode(pc.fill_null(values, MISSING))
+        strings = np.asarray(encoded.dictionary.to_pylist() or [MISSING], dtype=object)
+        categorical[:, i] = strings[encoded.indices.to_numpy(zero_copy_only=False)]
+
+    ascii_only = np.ones(n, dtype=bool)
+    for values in raw.values():
+        ascii_only &= pc.fill_null(pc.string_is_ascii(values), True).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~ascii_only).tolist():  # Unicode text: the row function itself
+        row = {key: (None if math.isnan(v[i]) else float(v[i])) for key, v in numbers.items()}
+        row.update({key: values[i].as_py() for key, values in raw.items()})
+        numeric[i], categorical[i] = derive(row, state)
+    return numeric, categorical
+
+
+def _nonempty(strings: Any) -> Any:
+    """Empty strings as nulls (what `_text` gives for blank text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.if_else(pc.equal(strings, ""), pa.scalar(None, pa.string()), strings)
+
+
+def _columns_group_outcome(texts: Mapping[str, Any], fare: Any, state: Any, n: int) -> Any:
+    """`group_outcome` for every row (own_label None): the ticket's group, else the surname and
+    fare's, else (0, 0)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables = _group_tables(state)
+    survived, died = np.zeros(n), np.zeros(n)
+    pending = np.ones(n, dtype=bool)
+    ticket = pc.replace_substring_regex(pc.utf8_upper(texts["Ticket"]), "[^0-9A-Z]", "")
+    name = texts["Name"]
+    surname = _nonempty(
+        pc.utf8_lower(
+            pc.utf8_trim(
+                pc.struct_field(pc.extract_regex(name, _COLUMN_SURNAME), "surname"),
+                characters=_ASCII_SPACE,
+            )
+        )
+    )
+    for kind in ("ticket", "name"):
+        keys, values = tables[kind]
+        if not keys or not pending.any():
+            continue
+        if kind == "ticket":
+            wanted = ticket
+        else:
+            finite = np.isfinite(fare) & pending
+            bits = np.where(finite, fare, 0.0).view(np.int64)  # -0.0 and 0.0 print apart
+            distinct, inverse = np.unique(bits[finite], return_inverse=True)
+            shown = [f"{v:.4f}" for v in distinct.view(np.float64).tolist()]
+            indices = np.zeros(n, dtype=np.int32)
+            indices[finite] = inverse
+            fares = pa.DictionaryArray.from_arrays(
+                pa.array(indices, mask=~finite), pa.array(shown, pa.string())
+            ).dictionary_decode()
+            wanted = pc.binary_join_element_wise(surname, fares, "|")
+        wanted = _nonempty(wanted)
+        found = pc.index_in(wanted, pa.array(keys, pa.string()))
+        hit = pc.is_valid(found).to_numpy(zero_copy_only=False) & pending
+        where = pc.fill_null(found, 0).to_numpy(zero_copy_only=False)[hit]
+        table = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+        survived[hit], died[hit] = table[where, 0], table[where, 1]
+        pending &= ~hit
+    return survived, died

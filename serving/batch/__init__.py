@@ -3,6 +3,7 @@
     python -m serving.batch --input data/raw/test.csv --output predictions.parquet
     python -m serving.batch --input big.parquet --output out.csv --chunk-size 100000
     python -m serving.batch --input test.csv --output out.csv --engine spark --spark-master local[2]
+    spark-submit --master spark://host:7077 serving/batch/__main__.py --engine spark ...
 
 Output: every input row, in input order, with all its input columns, plus `prediction` (0/1, the
 label MLflow's pyfunc gives), `probability` (P(survived), the pipeline's predict_proba) and `error`
@@ -17,16 +18,21 @@ beside it, then renamed).
 Input columns. The model's signature says which columns it reads and their types (Pclass and Sex
 required; Name, Age, SibSp, Parch, Fare, Cabin, Embarked optional; other columns such as
 PassengerId and Ticket are carried through untouched). CSV cells are read as text and typed by
-the signature, never guessed by pandas chunk by chunk, so a chunk whose Age is all empty or all
-whole numbers scores exactly as it would in the full file; only an empty cell is null ("NA" is
-a name, not a null). Output columns keep the input as read: a CSV's cells come back as the same
-text; Parquet columns keep their Arrow types; a CSV written out as Parquet has its signature
-columns typed by the signature and its other columns as strings.
+the signature, never guessed chunk by chunk, so a chunk whose Age is all empty or all whole
+numbers scores exactly as it would in the full file; only an empty cell is null ("NA" is a name,
+not a null).
+
+Output columns (serving.batch.schema; the same for both engines and both output formats): every
+input column, then `prediction` int64, `probability` double, `error` string. A Parquet input's
+columns keep their Arrow types; a CSV input's columns are its text, exactly, unless
+``--infer-types``: then the model's columns take the signature's types and every other column int64
+or double when every non-empty cell of its first 10,000 rows is one (a later cell that does not fit
+stops the job, naming it).
 
 The training domain. A model that carries its training domain (serving.contract) gets the
 server's rule here too: a required value outside it (Sex 'banana', Pclass 7) makes the row's
-`error`; an optional one (Age -40, Embarked 'X') is scored as unknown and, with the pandas
-engine, counted by column in the sidecar's `out_of_domain`.
+`error`; an optional one (Age -40, Embarked 'X') is scored as unknown and counted by column in
+the sidecar's `out_of_domain`.
 
 Bad input. A missing required column, or an input that does not exist or cannot be read as
 CSV/Parquet, stops the job before anything is written: one line on stderr naming the file and
@@ -36,33 +42,28 @@ the column, exit status 2. A bad row (Pclass "abc", Sex empty, Age "inf") is kep
 and the first ones (1-based data row numbers, header excluded) on stderr, and counts them in the
 sidecar. Filter on `error` to find them.
 
+Scoring (serving.batch.chunks, one function for both engines): a chunk's columns are typed with
+Arrow kernels, the model's own ``derive_columns`` (the row function's columnar twin, checked
+against it on load) derives the features of the whole chunk, and the server's ONNX graph runs
+once per chunk (serving.model.columnar); an older model without the twin goes row by row through
+the server's fast path, a model without a fast path (or ``--no-fast-path``) through the
+scikit-learn pipeline. All give the server's answers.
+
 Engines.
 
-- ``pandas`` (default): streams the input in chunks of ``--chunk-size`` rows (pandas' chunked
-  CSV reader, pyarrow's Parquet batches) and appends each scored chunk to the output, so memory
-  is bounded by the chunk size, not the file size. The model loads once; rows are scored by the
-  same ONNX fast path as the server (serving/model/fast.py, self-checked against the pipeline
-  on load) or, if the model has none or it fails its check, by the scikit-learn pipeline. A tqdm
+- ``pandas`` (default): streams the input in chunks of ``--chunk-size`` rows (Arrow's CSV reader,
+  Parquet batches), scores ``--threads`` chunks side by side (default: the CPU count) and appends
+  them to the output in order, so memory is bounded by the chunk size, not the file size. A tqdm
   progress bar shows on a terminal only.
-- ``spark``: reads the file with Spark, types the rows with the same code as the pandas engine
-  (mapInPandas), predicts with ``mlflow.pyfunc.spark_udf`` (env_manager="local": the executors
-  use this Python, PYSPARK_PYTHON defaults to it) and computes the probability with the
-  pipeline's predict_proba in the same mapInPandas pass (the model's directory is shipped to
-  the executors with SparkContext.addFile; this package with addPyFile). pyfunc rejects a null
-  in an integer column (SibSp, Parch: "Can not safely convert float64 to int64", mlflow#5207),
-  so a row with such a null takes its label from the pipeline's predict, the function pyfunc
-  itself calls, and the UDF sees a placeholder whose answer is dropped. Row order: each row
-  gets ``monotonically_increasing_id()`` as it is read (ordered for a single input file), and
-  the result is written by ONE task (``repartition(1).sortWithinPartitions``) to a temp
-  directory whose single part file is then moved to ``--output``. That single writer is the
-  honest limit of "one output file": the scoring is distributed, the final write is not.
-  ``--spark-master`` (or SPARK_MASTER; default ``local[*]``) picks the cluster. On a real
-  cluster the input and output paths must be visible to the driver and executors alike (a
-  shared filesystem), the executors need the same Python environment (pip install -r
-  requirements.lock) and the registry must be reachable from the driver (MLFLOW_TRACKING_URI):
-  ``python -m serving.batch --engine spark --spark-master spark://host:7077 --input
-  /shared/in.csv --output /shared/out.parquet``, or the same flags after ``spark-submit
-  --master spark://host:7077 serving/batch/__main__.py`` (the script finds this package beside it).
+- ``spark`` (the optional extra: ``make spark``; Java 17): Spark reads and splits the input, each
+  task scores its partition with the same chunk function and writes its own part file, in input
+  order by an explicit row number: ``--output out.parquet`` becomes a directory of
+  ``part-NNNNN.parquet`` files (``_SUCCESS`` when complete), or one file with ``--coalesce``.
+  ``--spark-master`` (or SPARK_MASTER; default ``local[*]``) picks the cluster, ``--spark-conf``
+  sets anything else. On a cluster the input and output paths must be visible to the driver and
+  the executors alike (a shared filesystem) and the executors need this Python environment
+  (README: shipping it with ``spark-submit --archives``); the registry need only be reachable from
+  the driver (the model ships with the job).
 
 The registry is MLFLOW_TRACKING_URI, else the embedded sqlite store at the repo root.
 """

@@ -1,129 +1,148 @@
-"""The pandas engine: stream the input by chunks, type, score and append each to the output."""
+"""The pandas engine: stream the input by chunks, score each, append it to the output.
+
+The stages overlap, joined by queues of at most QUEUE_CHUNKS chunks: one thread reads and decodes
+the next chunks (Arrow's CSV reader or Parquet decoder), `threads` threads score chunks side by
+side (serving.batch.chunks: numpy, Arrow kernels and ONNX Runtime, which let go of the GIL), and
+one thread encodes and writes the scored chunks in input order. So the job uses every core, and
+memory holds at most 2 * QUEUE_CHUNKS + `threads` + 2 chunks, whatever the file's size. (The name
+is the CLI's: the engine is Arrow and numpy throughout, pandas only for the scikit-learn
+pipeline.)
+"""
 
 from __future__ import annotations
 
+import queue
 import sys
-from collections.abc import Iterator
-from pathlib import Path
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from serving.batch.columns import Typed, type_rows
-from serving.batch.files import BatchError, OutputWriter, _one_line, read_csv_chunks
-from serving.batch.scorer import Counts, Scorer
-from serving.contract import InputSpec
+from serving.batch.chunks import score_chunk
+from serving.batch.files import BatchError, InputFile, OutputWriter, _one_line, read_chunks
+from serving.batch.schema import OutputPlan
+from serving.batch.scorer import ChunkStats, Counts, Scorer
 
-
-def _answers(scorer: Scorer, typed: Typed) -> tuple[pa.Array, pa.Array, pa.Array]:
-    good = typed.good
-    labels, proba = scorer.score(typed, good)
-    n = len(good)
-    prediction = np.zeros(n, dtype=np.int64)
-    probability = np.zeros(n, dtype=np.float64)
-    prediction[good] = labels
-    probability[good] = proba
-    return (
-        pa.array(prediction, mask=~good),
-        pa.array(probability, mask=~good),
-        pa.array(typed.errors.tolist(), type=pa.string()),
-    )
+QUEUE_CHUNKS = 2
+_DONE = object()
 
 
-def _csv_chunk_table(chunk: pd.DataFrame, typed: Typed, spec: InputSpec) -> pa.Table:
-    """A CSV chunk for Parquet output: signature columns typed, the rest as text."""
-    arrays, names = [], []
-    kinds = {c.name: c.type for c in spec.columns}
-    for name in chunk.columns:
-        if name in kinds:
-            values, null, kind = typed.columns[name], typed.nulls[name], kinds[name]
-            arrow = getattr(pa, kind.arrow)()
-            if not kind.numeric:
-                array = pa.array(values.tolist(), type=arrow)
-            else:
-                cast = np.where(null, 0, values) if kind.exact is int else values
-                array = pa.array(cast, mask=null).cast(arrow)
-        else:
-            cells = chunk[name].to_numpy(dtype=object, na_value=None)
-            array = pa.array(cells.tolist(), type=pa.string())
-        arrays.append(array)
-        names.append(str(name))
-    return pa.Table.from_arrays(arrays, names=names)
+class _Stage(threading.Thread):
+    """Runs `work` in a thread; what it raises is kept for the main thread to raise."""
+
+    def __init__(self, name: str, work: Callable[[], None]):
+        super().__init__(name=name, daemon=True)
+        self._work = work
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:
+            self.error = exc
+
+
+def _put(
+    channel: queue.Queue[Any], item: Any, stop: threading.Event, consumer: threading.Thread
+) -> bool:
+    """Put unless the job is stopping or nobody takes it any more; False then."""
+    while not stop.is_set() and consumer.is_alive():
+        try:
+            channel.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(channel: queue.Queue[Any], stop: threading.Event, producer: _Stage) -> Any:
+    while True:
+        try:
+            return channel.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set() or (not producer.is_alive() and channel.empty()):
+                return _DONE
+
+
+def _chunks(source: InputFile, chunk_size: int) -> Iterator[pa.Table]:
+    try:
+        yield from read_chunks(source, chunk_size)
+    except (pa.ArrowException, UnicodeDecodeError, EOFError, OSError) as exc:
+        raise BatchError(f"input {source.path}: unreadable ({_one_line(exc)})") from None
 
 
 def run_pandas(
     scorer: Scorer,
-    input_path: Path,
-    in_fmt: str,
+    source: InputFile,
+    plan: OutputPlan,
     writer: OutputWriter,
     chunk_size: int,
-    total: int | None,
+    threads: int = 1,
 ) -> Counts:
     from tqdm import tqdm
 
     counts = Counts()
-    spec = scorer.spec
     progress = tqdm(
-        total=total, unit="rows", unit_scale=True, file=sys.stderr, disable=not sys.stderr.isatty()
+        total=source.rows,
+        unit="rows",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
     )
+    stop = threading.Event()
+    decoded: queue.Queue[Any] = queue.Queue(QUEUE_CHUNKS)
+    scored: queue.Queue[Any] = queue.Queue(QUEUE_CHUNKS)
+
+    def read() -> None:
+        for chunk in _chunks(source, chunk_size):
+            if not _put(decoded, chunk, stop, scoring):
+                return
+        _put(decoded, _DONE, stop, scoring)
+
+    def write() -> None:
+        while (table := _get(scored, stop, scoring)) is not _DONE:
+            writer.write(table)
+
+    reader = _Stage("batch-read", read)
+    scoring = threading.current_thread()
+    writing = _Stage("batch-write", write)
+    reader.start()
+    writing.start()
+    pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="batch-score")
+    pending: deque[tuple[int, Future[tuple[pa.Table, ChunkStats]]]] = deque()
+
+    def hand_on() -> bool:
+        """The oldest chunk's answers to the writer, in input order; False if it has stopped."""
+        first, future = pending.popleft()
+        table, stats = future.result()
+        counts.add(stats, first)
+        progress.update(stats.rows)
+        return _put(scored, table, stop, writing)
+
     try:
-        if in_fmt == "parquet":
-            chunks: Iterator[Any] = pq.ParquetFile(input_path).iter_batches(batch_size=chunk_size)
-        else:
-            chunks = read_csv_chunks(input_path, chunk_size)
-        wrote = False
-        for chunk in chunks:
-            if in_fmt == "parquet":
-                table = pa.Table.from_batches([chunk])
-                present = [c for c in spec.names if c in table.column_names]
-                frame = table.select(present).to_pandas()
-            else:
-                frame = chunk
-            typed = type_rows(frame, spec)
-            prediction, probability, error = _answers(scorer, typed)
-            counts.add_errors(typed.errors, counts.rows + 1)
-            counts.add_unknown(typed.unknown)
-            if in_fmt == "parquet":
-                out = table
-            elif writer.fmt == "parquet":
-                out = _csv_chunk_table(frame, typed, spec)
-            else:
-                out = frame.assign(
-                    prediction=prediction.to_pandas(
-                        types_mapper={pa.int64(): pd.Int64Dtype()}.get
-                    ).array,
-                    probability=probability.to_numpy(zero_copy_only=False),
-                    error=error.to_numpy(zero_copy_only=False),
-                )
-            if isinstance(out, pa.Table):
-                out = out.append_column("prediction", prediction)
-                out = out.append_column("probability", probability)
-                out = out.append_column("error", error)
-            writer.write(out)
-            wrote = True
-            counts.rows += len(frame)
-            progress.update(len(frame))
-        if not wrote:  # a header and no rows: still an output with the right columns
-            writer.write(_empty_output(input_path, in_fmt, writer.fmt, spec))
-    except (pd.errors.ParserError, pa.ArrowException, UnicodeDecodeError) as exc:
-        raise BatchError(
-            f"input {input_path}: unreadable after row {counts.rows} ({_one_line(exc)})"
-        ) from None
+        read_rows = 0
+        while (chunk := _get(decoded, stop, reader)) is not _DONE:
+            pending.append((read_rows, pool.submit(score_chunk, scorer, plan, chunk, read_rows)))
+            read_rows += chunk.num_rows
+            if len(pending) >= max(1, threads) and not hand_on():
+                break
+        while pending and hand_on():
+            pass
+        _put(scored, _DONE, stop, writing)
+        writing.join()
+    except BaseException:
+        stop.set()
+        raise
     finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        reader.join()
+        writing.join()
         progress.close()
+    for stage in (reader, writing):
+        if stage.error is not None:
+            raise stage.error
     return counts
-
-
-def _empty_output(path: Path, in_fmt: str, out_fmt: str, spec: InputSpec) -> Any:
-    if in_fmt == "parquet":
-        table = pq.ParquetFile(path).schema_arrow.empty_table()
-    else:
-        header = pd.read_csv(path, dtype=str, nrows=0)
-        table = _csv_chunk_table(header, type_rows(header, spec), spec)
-    table = table.append_column("prediction", pa.array([], pa.int64()))
-    table = table.append_column("probability", pa.array([], pa.float64()))
-    table = table.append_column("error", pa.array([], pa.string()))
-    return table.to_pandas() if out_fmt == "csv" else table

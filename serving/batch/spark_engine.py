@@ -1,8 +1,27 @@
-"""The Spark engine: read with Spark, type and score in mapInPandas and MLflow's spark_udf,
-write one ordered output file."""
+"""The Spark engine: Spark reads and splits the input; every task scores its partition with the
+pandas engine's own chunk function and writes its own part file; the driver tallies.
+
+Each row gets an explicit row number as it is read (`monotonically_increasing_id`: the input
+partition in the high bits, the row within it in the low ones, so ordered as the file is for a
+single input file). A task (mapInArrow, one Arrow batch of at most --chunk-size rows at a time)
+puts its batches in row-number order, scores them (serving.batch.chunks.score_chunk; the model is
+loaded once per Python worker from its directory, shipped as a zip with SparkContext.addArchive
+and unpacked on each node) and appends them to `part-NNNNN.<ext>`, NNNNN being its input
+partition: the same Arrow writer, the same schema and the same metadata as the pandas engine's
+one file, so the part files read in name order are the pandas engine's output, row for row. It
+hands back only its tally (rows, errors, the first messages), from which the driver numbers the
+rows of its messages.
+
+All tasks write in parallel into a temp directory beside the output, renamed into place when the
+job is complete; with `--coalesce` the driver then concatenates the parts into one file (CSV:
+bytes; Parquet: batch by batch). The input and output paths must be on a filesystem that the
+driver and every executor see, and the executors need this Python environment (PYSPARK_PYTHON;
+the package itself is shipped as a zip with SparkContext.addPyFile).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -13,70 +32,102 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
-from serving.batch.columns import model_frame, type_rows
-from serving.batch.files import BatchError, _one_line, _partial, _restamp_parquet, check_columns
-from serving.batch.scorer import MAX_REPORTED_ERRORS, Counts, Scorer
-from serving.contract import InputSpec
+from serving.batch.chunks import score_chunk, use_lean_memory_pool
+from serving.batch.files import (
+    BatchError,
+    InputFile,
+    OutputWriter,
+    merge_csv,
+    merge_parquet,
+    partial_path,
+)
+from serving.batch.schema import OutputPlan
+from serving.batch.scorer import ChunkStats, Counts, Scorer, scorer_from_dir
+from serving.model.identity import ModelInfo
 
-_SPARK_MODELS: dict[str, Any] = {}  # per Python worker: model dir -> the sklearn pipeline
+ROW = "__row"  # the explicit row number, dropped before anything is written
+PARTITION_BITS = 33  # monotonically_increasing_id: partition index << 33 | row in partition
+SUFFIX = {"csv": ".csv", "parquet": ".parquet"}
+TALLY_FIELDS = (
+    ("part", "LongType"),
+    ("rows", "LongType"),
+    ("errors", "LongType"),
+    ("first_errors", "StringType"),
+    ("unknown", "StringType"),
+)
+
+_WORKER_SCORERS: dict[str, Scorer] = {}  # per Python worker: model directory -> its scorer
 
 
-def _spark_prepare(
-    spec: InputSpec, model_dir_name: str, positive: int, typed_names: dict[str, str]
-):
-    """The mapInPandas function: type each batch, add probability, error and placeholder inputs."""
+def part_name(index: int, out_fmt: str) -> str:
+    return f"part-{index:05d}{SUFFIX[out_fmt]}"
 
-    def prepare(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        import mlflow
+
+def _scorer(model_dir: str, info: ModelInfo, fast_path: bool) -> Scorer:
+    if model_dir not in _WORKER_SCORERS:
+        _WORKER_SCORERS[model_dir] = scorer_from_dir(Path(model_dir), info, fast_path)
+    return _WORKER_SCORERS[model_dir]
+
+
+def _score_partition(
+    model_name: str,
+    info: ModelInfo,
+    fast_path: bool,
+    plan: OutputPlan,
+    input_schema: pa.Schema,
+    output_schema: pa.Schema,
+    metadata: dict[bytes, bytes],
+    parts: str,
+    out_fmt: str,
+) -> Any:
+    """The mapInArrow function: score and write one partition, yield its tally (one row)."""
+
+    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import SparkFiles
 
-        path = SparkFiles.get(model_dir_name)
-        if path not in _SPARK_MODELS:
-            _SPARK_MODELS[path] = mlflow.pyfunc.load_model(path).get_raw_model()
-        pipeline = _SPARK_MODELS[path]
-        integers = [c.name for c in spec.columns if c.kind in ("long", "integer")]
-        for frame in batches:
-            typed = type_rows(frame, spec)
-            good = typed.good
-            n = len(frame)
-            # pyfunc rejects a null in an integer column (mlflow#5207; pyfunc.predict on pandas
-            # does too): such rows take their label from the pipeline's predict (what pyfunc
-            # would call) here, and the UDF gets a placeholder whose answer is dropped.
-            gap = np.zeros(n, dtype=bool)
-            for name in integers:
-                gap |= typed.nulls[name]
-            gap &= good
-            probability = np.full(n, np.nan)
-            label = np.zeros(n, dtype=np.int64)
-            if good.any():
-                rows = model_frame(typed, spec, good)
-                probability[good] = pipeline.predict_proba(rows)[:, positive]
-            if gap.any():
-                label[gap] = np.asarray(pipeline.predict(model_frame(typed, spec, gap)))
-            out = frame.copy()
-            for column in spec.columns:
-                values = typed.columns[column.name].copy()
-                placeholder = column.type.example
-                if column.type.exact is int:
-                    fill = typed.nulls[column.name] | ~good
-                    out[typed_names[column.name]] = np.where(fill, placeholder, values).astype(
-                        np.int64
-                    )
-                elif not column.type.numeric:
-                    values[~good] = placeholder if column.required else None
-                    out[typed_names[column.name]] = values
-                else:
-                    values[~good] = placeholder if column.required else np.nan
-                    out[typed_names[column.name]] = values
-            out["__label"] = pd.array(np.where(gap, label, 0), dtype="Int64")
-            out.loc[~gap, "__label"] = pd.NA
-            out["probability"] = np.where(good, probability, np.nan)
-            out["error"] = pd.Series(typed.errors, dtype=object, index=out.index)
-            yield out
+        use_lean_memory_pool()
+        scorer = _scorer(SparkFiles.get(model_name), info, fast_path)
+        writer: OutputWriter | None = None
+        tally = ChunkStats()
+        part = -1
+        try:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                rows = batch.column(ROW).to_numpy()
+                if writer is None:
+                    part = int(rows[0]) >> PARTITION_BITS
+                    target = Path(parts) / part_name(part, out_fmt)
+                    writer = OutputWriter(target, out_fmt, output_schema, metadata)
+                table = pa.Table.from_batches([batch])
+                if len(rows) > 1 and not (np.diff(rows) > 0).all():
+                    table = table.take(np.argsort(rows, kind="stable"))
+                table = table.drop_columns([ROW]).cast(input_schema)  # the file's own types
+                out, stats = score_chunk(scorer, plan, table)
+                writer.write(out)
+                tally.extend(stats)
+            if writer is not None:
+                writer.commit()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        if part >= 0:
+            yield pa.RecordBatch.from_pylist(
+                [
+                    {
+                        "part": part,
+                        "rows": tally.rows,
+                        "errors": tally.errors,
+                        "first_errors": json.dumps(tally.first_errors),
+                        "unknown": json.dumps(tally.unknown),
+                    }
+                ]
+            )
 
-    return prepare
+    return score
 
 
 def _zip_package(directory: Path) -> Path:
@@ -89,126 +140,153 @@ def _zip_package(directory: Path) -> Path:
     return target
 
 
+def _check_output(output: Path, coalesce: bool) -> None:
+    """A directory of part files replaces only an earlier one (part files and markers)."""
+    if output.is_dir():
+        foreign = [p.name for p in output.iterdir() if not p.name.startswith(("part-", "_"))]
+        if coalesce or foreign:
+            raise BatchError(
+                f"output {output}: is a directory"
+                + (f" holding other files ({', '.join(sorted(foreign)[:3])})" if foreign else "")
+                + "; choose another path"
+            )
+
+
+def _read(spark: Any, source: InputFile) -> Any:
+    reader = spark.read
+    if source.fmt == "parquet":
+        return reader.parquet(str(source.path))
+    # every cell as text, kept as it is (RFC 4180 quotes doubled); a row with more or fewer
+    # cells than the header stops the job, as it does in the pandas engine
+    return (
+        reader.option("header", True)
+        .option("inferSchema", False)
+        .option("escape", '"')
+        .option("mode", "FAILFAST")
+        .option("ignoreLeadingWhiteSpace", False)
+        .option("ignoreTrailingWhiteSpace", False)
+        .csv(str(source.path))
+    )
+
+
+def _batch_error(exc: BaseException, source: InputFile) -> BatchError | None:
+    """A task's BatchError, or Spark's own word on a malformed CSV, as the job's one line."""
+    text = str(exc)
+    marker = "BatchError: "
+    if marker in text:
+        return BatchError(text.split(marker, 1)[1].splitlines()[0])
+    if "Malformed" in text or "FAILFAST" in text:
+        first = next((line for line in text.splitlines() if "Malformed" in line), "")
+        return BatchError(f"input {source.path}: malformed CSV ({first.strip()[:300]})")
+    return None
+
+
 def run_spark(
     scorer: Scorer,
-    input_path: Path,
-    in_fmt: str,
+    source: InputFile,
+    plan: OutputPlan,
     output: Path,
     out_fmt: str,
     master: str,
     metadata: dict[bytes, bytes],
-    tracking_uri: str,
-) -> Counts:
+    chunk_size: int,
+    coalesce: bool,
+    settings: dict[str, str] | None = None,
+) -> tuple[Counts, str]:
+    """Score `source` into `output` (a directory of part files, or one file with `coalesce`);
+    (the tally, "directory" or "file")."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)  # spark_udf resolves models:/ URIs through it
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
     from pyspark.sql.utils import AnalysisException
 
-    spec = scorer.spec
-    work = Path(tempfile.mkdtemp(prefix="batch-spark-", dir=output.parent))
+    _check_output(output, coalesce)
+    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.spark-", dir=output.parent))
+    parts = work / "parts"
+    parts.mkdir()
     builder = SparkSession.builder
-    if master != "spark-submit":
+    if master != "spark-submit":  # under spark-submit its --master applies
         builder = builder.master(master)
-    spark = (
+    spark = (  # a builder until getOrCreate
         builder.appName("titanic-batch-scoring")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
-        .getOrCreate()
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(chunk_size))
     )
+    for key, value in (settings or {}).items():
+        spark = spark.config(key.strip(), value)
+    spark = spark.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
         spark.sparkContext.addPyFile(str(_zip_package(work)))
-        model_dir = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=scorer.info.resolved_uri, dst_path=str(work / "model")
-            )
-        )
-        spark.sparkContext.addFile(str(model_dir), recursive=True)
-
-        reader = spark.read
+        # a directory cannot be shipped to a cluster, an archive can (unpacked on each node)
+        model = shutil.make_archive(str(work / "model"), "zip", root_dir=scorer.info.path)
+        spark.sparkContext.addArchive(model)
         try:
-            if in_fmt == "csv":
-                frame = (
-                    reader.option("header", True)
-                    .option("escape", '"')
-                    .option("mode", "FAILFAST")
-                    .csv(str(input_path))
-                )
-            else:
-                frame = reader.parquet(str(input_path))
+            frame = _read(spark, source)
         except AnalysisException as exc:
-            raise BatchError(f"input {input_path}: cannot read ({_one_line(exc)})") from None
-        check_columns(input_path, frame.columns, spec)
-        original = list(frame.columns)
-        frame = frame.withColumn("_row", F.monotonically_increasing_id())
-
-        typed_names = {c.name: f"__input_{c.name}" for c in spec.columns}
-        fields = [
-            *frame.schema.fields,
-            *(T.StructField(typed_names[c.name], getattr(T, c.type.spark)()) for c in spec.columns),
-            T.StructField("__label", T.LongType()),
-            T.StructField("probability", T.DoubleType()),
-            T.StructField("error", T.StringType()),
-        ]
-        prepared = frame.mapInPandas(
-            _spark_prepare(spec, model_dir.name, scorer.loaded.positive_column, typed_names),
-            T.StructType(fields),
-        )
-        predict = mlflow.pyfunc.spark_udf(
-            spark, scorer.info.resolved_uri, result_type="long", env_manager="local"
-        )
-        label = predict(*[F.col(typed_names[c.name]) for c in spec.columns])
-        scored = prepared.withColumn(
-            "prediction",
-            F.when(F.col("error").isNull(), F.coalesce(F.col("__label"), label)).otherwise(
-                F.lit(None)
-            ),
-        ).select(*original, "prediction", "probability", "error", "_row")
-        ordered = scored.repartition(1).sortWithinPartitions("_row").drop("_row")
-        ordered = ordered.cache()
-        target = work / "out"
-        try:
-            writer = ordered.write.mode("overwrite")
-            if out_fmt == "csv":
-                (
-                    writer.option("header", True)
-                    .option("escape", '"')
-                    .option("ignoreLeadingWhiteSpace", False)  # keep each cell's text as is
-                    .option("ignoreTrailingWhiteSpace", False)
-                    .csv(str(target))
-                )
-            else:
-                writer.parquet(str(target))
-            counts_row = ordered.agg(
-                F.count(F.lit(1)).alias("rows"), F.count("error").alias("errors")
-            ).first()
-            first = (
-                ordered.where(F.col("error").isNotNull()).limit(MAX_REPORTED_ERRORS).collect()
-                if counts_row["errors"]
-                else []
+            raise BatchError(f"input {source.path}: cannot read ({exc})") from None
+        if list(frame.columns) != source.names:
+            raise BatchError(
+                f"input {source.path}: Spark reads the columns {frame.columns}, not {source.names}"
             )
-        except Exception as exc:  # Py4JJavaError wraps FAILFAST parse errors and the like
-            if "Malformed" in str(exc) or "FAILFAST" in str(exc):
-                raise BatchError(f"input {input_path}: malformed CSV ({_one_line(exc)})") from None
-            raise
-        parts = sorted(target.glob("part-*"))
-        if len(parts) != 1:
-            raise RuntimeError(f"Spark wrote {len(parts)} part files, expected 1")
-        partial = _partial(output)
-        if out_fmt == "parquet":
-            _restamp_parquet(parts[0], partial, metadata)
-        else:
-            shutil.move(str(parts[0]), partial)
-        os.replace(partial, output)
-        counts = Counts(rows=counts_row["rows"], errors=counts_row["errors"])
-        counts.first_errors = [f"error: {r['error']}" for r in first]
-        return counts
+        frame = frame.withColumn(ROW, F.monotonically_increasing_id())
+        tally_schema = T.StructType(
+            [T.StructField(name, getattr(T, kind)()) for name, kind in TALLY_FIELDS]
+        )
+        function = _score_partition(
+            Path(model).name,
+            scorer.info,
+            scorer.fast is not None,
+            plan,
+            source.schema,
+            plan.schema(source.schema),
+            metadata,
+            str(parts),
+            out_fmt,
+        )
+        try:
+            tallies = frame.mapInArrow(function, tally_schema).collect()
+        except Exception as exc:  # Py4JJavaError, PythonException: a task failed
+            error = _batch_error(exc, source)
+            if error is None:
+                raise
+            raise error from None
+        counts = Counts()
+        for row in sorted(tallies, key=lambda r: r["part"]):
+            stats = ChunkStats(
+                row["rows"],
+                row["errors"],
+                [tuple(pair) for pair in json.loads(row["first_errors"])],
+                json.loads(row["unknown"]),
+            )
+            counts.add(stats, counts.rows)
+        files = sorted(parts.glob(f"part-*{SUFFIX[out_fmt]}"))
+        if not files:  # no rows at all: one empty part that still has every column
+            empty = OutputWriter(
+                parts / part_name(0, out_fmt), out_fmt, plan.schema(source.schema), metadata
+            )
+            empty.commit()
+            files = [parts / part_name(0, out_fmt)]
+        for leftover in parts.glob(".*"):  # a failed task attempt's partial file
+            leftover.unlink()
+        if coalesce:
+            partial = partial_path(output)
+            if out_fmt == "parquet":
+                merge_parquet(files, partial, metadata)
+            else:
+                merge_csv(files, partial, output)
+            os.replace(partial, output)
+            return counts, "file"
+        (parts / "_SUCCESS").touch()
+        if output.is_dir():
+            shutil.rmtree(output)
+        elif output.exists():
+            output.unlink()
+        os.replace(parts, output)
+        return counts, "directory"
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)

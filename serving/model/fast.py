@@ -12,6 +12,10 @@ every check row; otherwise it returns None and the reason, and serving loads the
 
 Fork safety: a session is rebuilt lazily in any process other than the one that built it, so no
 worker relies on native state copied from its parent.
+
+Batch scoring feeds the same graph one large batch per chunk (serving.model.columnar); this
+file, which a registered model carries as its runtime, knows nothing of it but `new_session`'s
+thread count.
 """
 
 from __future__ import annotations
@@ -72,6 +76,17 @@ class FastModel:
         self.positive_column = classes.index(1)
 
     @property
+    def onnx_bytes(self) -> bytes:
+        """The graph, serialized (another session of it: batch scoring's threads)."""
+        return self._onnx_bytes
+
+    def features(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[list[float]], list[list[str]]]:
+        """The row function's features of typed rows: the graph's (numeric, categorical) rows."""
+        return self._derive_rows(rows)
+
+    @property
     def session(self) -> Any:
         """This process's InferenceSession (rebuilt once after a fork)."""
         if self._pid != os.getpid():
@@ -95,12 +110,13 @@ class FastModel:
         return labels.ravel().tolist(), proba[:, self.positive_column].astype(float).tolist()
 
 
-def new_session(onnx_bytes: bytes) -> Any:
-    """An ONNX Runtime session on one thread (the server's workers are the parallelism)."""
+def new_session(onnx_bytes: bytes, threads: int = 1) -> Any:
+    """An ONNX Runtime session on one thread (the server's workers are the parallelism), or on
+    `threads` intra-op threads (batch scoring's large batches)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])

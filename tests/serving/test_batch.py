@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -9,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from serving.batch import cli as batch
-from serving.batch.files import ADDED_COLUMNS
+from serving.batch.files import ADDED_COLUMNS, ADDED_FIELDS, read_chunks
 from training.config import REPO_ROOT
 
 TEST_CSV = REPO_ROOT / "data" / "raw" / "test.csv"
@@ -90,14 +92,65 @@ def test_csv_output_keeps_input_cells_as_text(registry_env, tmp_path):
     pd.testing.assert_frame_equal(out[source.columns], source)
 
 
-def test_csv_to_parquet_types_the_signature_columns(registry_env, tmp_path):
-    code, _ = score(tmp_path, TEST_CSV, "out.parquet")
+def test_csv_to_parquet_keeps_the_text_unless_asked_to_infer_types(registry_env, tmp_path):
+    code, _ = score(tmp_path, TEST_CSV, "text.parquet")
     assert code == 0
-    schema = pq.read_schema(tmp_path / "out.parquet")
-    types = {name: str(schema.field(name).type) for name in schema.names}
-    assert types["Pclass"] == "int64" and types["Age"] == "double" and types["Sex"] == "string"
-    assert types["PassengerId"] == "string"  # not a model input: the CSV's text
-    assert types["prediction"] == "int64" and types["probability"] == "double"
+    text = pq.read_table(tmp_path / "text.parquet")
+    with TEST_CSV.open(newline="") as file:
+        cells = list(csv.DictReader(file))  # the file's own text; an empty cell is null
+    for name in cells[0]:
+        assert text.schema.field(name).type == "string"
+        assert text.column(name).to_pylist() == [row[name] or None for row in cells]
+    assert [str(text.schema.field(n).type) for n in ADDED_COLUMNS] == ["int64", "double", "string"]
+
+    code, _ = score(tmp_path, TEST_CSV, "typed.parquet", "--infer-types")
+    assert code == 0
+    typed = pq.read_table(tmp_path / "typed.parquet")
+    types = {name: str(typed.schema.field(name).type) for name in typed.schema.names}
+    assert types == {
+        "PassengerId": "int64",  # not a model input: every cell a whole number
+        "Pclass": "int64", "Name": "string", "Sex": "string", "Age": "double",
+        "SibSp": "int64", "Parch": "int64", "Ticket": "string", "Fare": "double",
+        "Cabin": "string", "Embarked": "string",
+        "prediction": "int64", "probability": "double", "error": "string",
+    }  # fmt: skip
+    # the caller's own integer ids join the output
+    ids = pd.DataFrame({"PassengerId": pd.read_csv(TEST_CSV)["PassengerId"]})
+    assert len(ids.merge(typed.to_pandas(), on="PassengerId")) == 418
+    assert typed.column("prediction").to_pylist() == text.column("prediction").to_pylist()
+
+
+def test_parquet_input_keeps_its_types(registry_env, raw_test, expected, tmp_path):
+    rows = raw_test.astype({"SibSp": "Int64", "PassengerId": "int32"})
+    rows.loc[3, "SibSp"] = None
+    rows["Boarded"] = pd.Timestamp("1912-04-10")
+    source = tmp_path / "in.parquet"
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    pq.write_table(table, source)
+    for name in ("out.parquet", "out.csv"):
+        code, out = score(tmp_path, source, name)
+        assert code == 0
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.schema.remove_metadata() == pa.schema([*table.schema.remove_metadata(),
+                                                      *ADDED_FIELDS])  # fmt: skip
+    assert out.select(table.column_names).equals(table.select(table.column_names))
+    assert out.column("error").null_count == 418
+
+
+def test_bad_later_cell_under_infer_types_stops_naming_it(registry_env, raw_test, tmp_path, capsys,
+                                                          monkeypatch):  # fmt: skip
+    monkeypatch.setattr("serving.batch.schema.INFER_ROWS", 100)
+    rows = raw_test.astype({"PassengerId": object})
+    rows.loc[250, "PassengerId"] = "P-250"
+    source = tmp_path / "ids.csv"
+    rows.to_csv(source, index=False)
+    output = tmp_path / "out.parquet"
+    code = batch.main(["--input", str(source), "--output", str(output), "--infer-types",
+                       "--chunk-size", "64"])  # fmt: skip
+    assert code == 2
+    err = error_line(capsys.readouterr().err)
+    assert "'PassengerId' holds 'P-250' at row 251" in err and "without --infer-types" in err
+    assert not output.exists() and not list(tmp_path.glob(".*partial*"))
 
 
 def test_small_chunks_give_the_same_file_as_one_chunk(registry_env, tmp_path):
@@ -105,6 +158,10 @@ def test_small_chunks_give_the_same_file_as_one_chunk(registry_env, tmp_path):
     small = ["--input", str(TEST_CSV), "--output", str(tmp_path / "small.csv")]
     assert batch.main([*small, "--chunk-size", "37"]) == 0
     assert (tmp_path / "small.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    # chunks scored side by side are written in input order all the same
+    for threads in ("1", "3"):
+        assert batch.main([*small, "--chunk-size", "37", "--threads", threads]) == 0
+        assert (tmp_path / "small.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
 
 
 def test_chunks_with_all_null_or_all_whole_ages_score_as_the_full_file(
@@ -199,7 +256,7 @@ def test_missing_required_column_stops(registry_env, raw_test, tmp_path, capsys,
         ("absent.csv", None, "no such file"),
         ("empty.csv", b"", "empty file"),
         ("garbage.parquet", b"not parquet at all", "not a readable Parquet file"),
-        ("binary.csv", bytes(range(256)) * 4, "required columns 'Pclass', 'Sex' missing"),
+        ("binary.csv", bytes(range(256)) * 4, "not a readable CSV file"),
         ("notes.txt", b"x", "unknown file type"),
     ],
 )
@@ -242,3 +299,61 @@ def test_command_line_exit_status_and_no_traceback(registry_env, raw_test, tmp_p
     )
     assert done.returncode == 0, done.stderr
     assert pq.read_metadata(tmp_path / "ok.parquet").num_rows == 418
+
+
+@pytest.mark.parametrize("csv_name", ["train.csv", "test.csv"])
+def test_columns_rows_and_pipeline_score_every_passenger_alike(
+    registry_env, raw_train, raw_test, csv_name
+):
+    """The columnar path (derive_columns, one graph run per chunk), the server's row path
+    (derive_rows, then FastModel.predict: what /predict runs) and the pipeline give the same
+    label for every row of the data, and the same probability within the fast path's
+    tolerance (the two fast paths: bit for bit)."""
+    from serving.batch.chunks import score_chunk
+    from serving.batch.files import open_input
+    from serving.batch.schema import plan_output
+    from serving.batch.scorer import Scorer, load_scorer
+
+    source = open_input(REPO_ROOT / "data" / "raw" / csv_name, "csv")
+    columnar = load_scorer(registry_env.champion_uri, registry_env.tracking_uri)
+    assert columnar.columnar is not None and columnar.fast is not None
+    rows = Scorer(columnar.loaded, columnar.fast, None, "rows")
+    pipeline = Scorer(columnar.loaded, None, None, "sklearn")
+    plan = plan_output(source, columnar.spec, infer_types=False)
+    chunk = next(iter(read_chunks(source, 10_000)))
+    answers = {}
+    for name, scorer in {"columns": columnar, "rows": rows, "sklearn": pipeline}.items():
+        out, stats = score_chunk(scorer, plan, chunk)
+        assert stats.rows == len(raw_train if csv_name == "train.csv" else raw_test)
+        assert stats.errors == 0
+        answers[name] = out.select(["prediction", "probability"]).to_pandas()
+    assert answers["columns"].equals(answers["rows"])
+    assert answers["columns"]["prediction"].tolist() == answers["sklearn"]["prediction"].tolist()
+    assert np.allclose(answers["columns"]["probability"], answers["sklearn"]["probability"],
+                       rtol=0, atol=1e-9)  # fmt: skip
+
+    # and the server's own entry point, request rows typed by the contract, says the same
+    from serving.contract import parse_batch
+
+    frame = raw_train if csv_name == "train.csv" else raw_test
+    body = json.loads(frame.to_json(orient="records"))
+    labels, proba = columnar.fast.predict(parse_batch(body, columnar.spec, len(frame)).rows)
+    assert labels == answers["columns"]["prediction"].tolist()
+    assert proba == answers["columns"]["probability"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--threads", "0"], "--threads must be at least 1"),
+        (["--chunk-size", "0"], "--chunk-size must be at least 1"),
+        (["--spark-conf", "nonsense"], "--spark-conf takes KEY=VALUE"),
+    ],
+)
+def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, flags, says):
+    output = tmp_path / "out.csv"
+    with pytest.raises(SystemExit) as stopped:
+        batch.main(["--input", str(TEST_CSV), "--output", str(output), *flags])
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err
+    assert not output.exists()

@@ -1,11 +1,11 @@
-"""serving/batch.py, Spark engine (local[2]): same answers, order and metadata as pyfunc/pandas."""
+"""The Spark engine in local[2]: the pandas engine's answers, order, types and metadata, written
+as part files by the tasks (or one file with --coalesce)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-import mlflow
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,68 +18,100 @@ pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow
 
 TEST_CSV = REPO_ROOT / "data" / "raw" / "test.csv"
-SPARK = ["--engine", "spark", "--spark-master", "local[2]"]
+# small input splits: even test.csv is read, scored and written by several tasks
+SPARK = ["--engine", "spark", "--spark-master", "local[2]",
+         "--spark-conf", "spark.sql.files.maxPartitionBytes=8192"]  # fmt: skip
 
 
-def test_spark_csv_matches_pyfunc_row_for_row(registry_env, expected, tmp_path, capsys):
-    output = tmp_path / "out.csv"
-    code = batch.main(["--input", str(TEST_CSV), "--output", str(output), *SPARK])
+def parts_table(output: Path) -> pa.Table:
+    """A directory of part files read in name order (the input's order), or one file."""
+    if output.is_file():
+        return pq.read_table(output) if output.suffix == ".parquet" else read_csv_text(output)
+    files = sorted(output.glob("part-*"))
+    assert files and (output / "_SUCCESS").exists()
+    tables = [pq.read_table(f) if f.suffix == ".parquet" else read_csv_text(f) for f in files]
+    return pa.concat_tables(tables)
+
+
+def read_csv_text(path: Path) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    names = pacsv.open_csv(path).schema.names
+    options = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                   strings_can_be_null=True)  # fmt: skip
+    return pacsv.read_csv(path, convert_options=options)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("out.csv", []), ("out.parquet", ["--infer-types"]), ("one.csv", ["--coalesce"])],
+)
+def test_spark_csv_is_the_pandas_engines_output(registry_env, tmp_path, capsys, name, extra):
+    pandas_out = tmp_path / f"pandas-{name}"
+    assert batch.main(["--input", str(TEST_CSV), "--output", str(pandas_out), *extra]) == 0
+    output = tmp_path / name
+    code = batch.main(
+        ["--input", str(TEST_CSV), "--output", str(output), "--chunk-size", "100", *SPARK, *extra]
+    )
     assert code == 0, capsys.readouterr().err
-    out = pd.read_csv(output)
-    assert len(out) == 418
-    assert out["PassengerId"].tolist() == expected["PassengerId"].tolist()
-    assert out["prediction"].tolist() == expected["prediction"].tolist()
-    assert np.max(np.abs(out["probability"] - expected["probability"])) < 1e-6
-    assert out["error"].isna().all()
-    # the input cells come back as the same text (names with quotes, trailing spaces, ...)
-    source = pd.read_csv(TEST_CSV, dtype=str, keep_default_na=False)
-    text = pd.read_csv(output, dtype=str, keep_default_na=False)
-    pd.testing.assert_frame_equal(text[source.columns], source)
+    assert output.is_file() == ("--coalesce" in extra)
+    if output.is_dir():
+        assert len(list(output.glob("part-*"))) > 1
+    got, want = parts_table(output), parts_table(pandas_out)
+    assert got.schema.remove_metadata() == want.schema.remove_metadata()
+    assert got.equals(want)  # every cell, every row, in order
+    if "--coalesce" in extra:
+        assert output.read_bytes() == pandas_out.read_bytes()
 
-    sidecar = json.loads((tmp_path / "out.csv.meta.json").read_text())
+    sidecar = json.loads((tmp_path / f"{name}.meta.json").read_text())
     assert sidecar["engine"] == "spark"
-    assert sidecar["model"]["name"] == registry_env.name
+    assert sidecar["layout"] == ("file" if "--coalesce" in extra else "directory")
     assert sidecar["model"]["version"] == registry_env.version
     assert sidecar["rows"] == 418 and sidecar["errors"] == 0
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".", "batch-spark-"))]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_spark_parquet_keeps_bad_rows_and_metadata(
-    registry_env, expected, raw_test, tmp_path, capsys
-):
+def test_spark_parquet_keeps_types_bad_rows_and_metadata(registry_env, raw_test, tmp_path, capsys):
     """Parquet in and out; Pclass as text with one bad value, an empty Sex, a null SibSp."""
-    rows = raw_test.astype({"Pclass": str})
+    rows = raw_test.astype({"Pclass": str, "PassengerId": "int32"})
     rows["SibSp"] = rows["SibSp"].astype("Int64")
     rows.loc[5, "Pclass"] = "abc"
-    rows.loc[9, "Sex"] = None
+    rows.loc[309, "Sex"] = None
     rows.loc[11, "SibSp"] = None
     source = tmp_path / "in.parquet"
-    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), source)
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), source, row_group_size=100)
+    pandas_out = tmp_path / "pandas.parquet"
+    assert batch.main(["--input", str(source), "--output", str(pandas_out)]) == 0
     output = tmp_path / "out.parquet"
-
     code = batch.main(["--input", str(source), "--output", str(output), *SPARK])
     assert code == 0, capsys.readouterr().err
-    out = pd.read_parquet(output)
-    assert out["PassengerId"].tolist() == expected["PassengerId"].tolist()
-    bad = out["error"].notna()
-    assert bad[bad].index.tolist() == [5, 9]
+
+    got, want = parts_table(output), pq.read_table(pandas_out)
+    assert len(list(output.glob("part-*"))) > 1
+    assert got.schema.field("PassengerId").type == pa.int32()
+    assert got.equals(want)
+    out = got.to_pandas()
+    assert out["error"].notna().tolist() == [i in (5, 309) for i in range(418)]
     assert out.loc[5, "error"] == "Pclass: 'abc' is not an integer"
-    assert out.loc[9, "error"] == "Sex: required value is empty"
-    assert out.loc[bad, ["prediction", "probability"]].isna().all().all()
-
-    # the null SibSp row is scored as pyfunc scores it
-    mlflow.set_tracking_uri(registry_env.tracking_uri)
-    model = mlflow.pyfunc.load_model(registry_env.champion_uri)
-    single = raw_test.loc[[11]].astype({"SibSp": "float64"})
-    single["SibSp"] = np.nan
-    pipeline = model.get_raw_model()
-    assert out.loc[11, "prediction"] == int(pipeline.predict(single)[0])
-    good = ~bad & (out.index != 11)
-    assert out.loc[good, "prediction"].tolist() == expected.loc[good, "prediction"].tolist()
-    assert np.allclose(out.loc[good, "probability"], expected.loc[good, "probability"], atol=1e-6)
-
-    meta = pq.read_schema(output).metadata
-    assert meta[b"model.name"].decode() == registry_env.name
-    assert meta[b"model.version"].decode() == registry_env.version
+    assert out.loc[309, "error"] == "Sex: required value is empty"
+    for part in sorted(output.glob("part-*")):
+        meta = pq.read_schema(part).metadata
+        assert meta[b"model.name"].decode() == registry_env.name
+        assert meta[b"model.version"].decode() == registry_env.version
     sidecar = json.loads((tmp_path / "out.parquet.meta.json").read_text())
     assert sidecar["errors"] == 2 and sidecar["rows"] == 418
+    assert sidecar["first_errors"] == [
+        "row 6: Pclass: 'abc' is not an integer",
+        "row 310: Sex: required value is empty",
+    ]
+    assert pd.read_parquet(output)["PassengerId"].tolist() == rows["PassengerId"].tolist()
+
+
+def test_spark_never_replaces_a_directory_of_other_files(registry_env, tmp_path, capsys):
+    output = tmp_path / "out.parquet"
+    output.mkdir()
+    (output / "notes.txt").write_text("mine")
+    code = batch.main(["--input", str(TEST_CSV), "--output", str(output), *SPARK])
+    assert code == 2
+    assert "holding other files (notes.txt)" in capsys.readouterr().err
+    assert (output / "notes.txt").read_text() == "mine"

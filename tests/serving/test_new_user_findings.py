@@ -196,16 +196,21 @@ def test_an_unreachable_registry_is_said_as_such(monkeypatch):
 
 
 def test_the_batch_engines_meet_the_same_domain_rule_row_by_row():
-    from serving.batch.columns import type_rows
+    import pyarrow as pa
 
-    chunk = pd.DataFrame(
+    from serving.batch.columns import type_columns
+
+    chunk = pa.table(
         {"Pclass": ["3", "7", "1"], "Sex": ["male", "female", "banana"],
-         "Age": ["-40", "30", ""], "Embarked": ["S", "X", "C"]},
-        dtype=str,
+         "Age": ["-40", "30", None], "Embarked": ["S", "X", "C"]},
     )  # fmt: skip
-    typed = type_rows(chunk, SPEC)
-    assert typed.errors[0] is None
-    assert "Pclass: 7 is outside the model's training domain" in typed.errors[1]
-    assert "Sex: 'banana' is outside the model's training domain" in typed.errors[2]
+    typed = type_columns(chunk, SPEC)
+    errors = typed.errors.to_pylist()
+    assert errors[0] is None
+    assert "Pclass: 7 is outside the model's training domain" in errors[1]
+    assert "Sex: 'banana' is outside the model's training domain" in errors[2]
     assert typed.unknown == {"Age": 1, "Embarked": 1}
-    assert typed.nulls["Age"].tolist() == [True, False, True]
+    assert typed.good.tolist() == [True, False, False]
+    # an optional value outside the domain is scored as unknown (null), as the server does
+    assert typed.columns["Age"].is_null().to_pylist() == [True, False, True]
+    assert typed.columns["Embarked"].to_pylist() == ["S", None, "C"]
