@@ -14,8 +14,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving import contract
-from serving.contract import Batch, InputSpec, decode_json, parse_batch
+from serving.contract import Batch, InputSpec, decode_json, parse, parse_batch
 from serving.errors import ApiError
 from training.signature import INPUT_SCHEMA
 
@@ -236,7 +235,7 @@ def outcome(parse, body: dict) -> object:
 @settings(max_examples=400)
 @given(same_key_columns())
 def test_the_common_shape_shortcut_gives_what_the_full_checks_give(body):
-    expected = outcome(contract._parse_any, body)
+    expected = outcome(parse._parse_any, body)
     assert outcome(parse_batch, body) == expected
     if isinstance(expected, Batch):  # the same types too (1 == 1.0 == True)
         got = parse_batch(body, SPEC, 3)
@@ -255,5 +254,5 @@ def test_every_edge_value_in_every_column_agrees_with_the_full_checks():
         for value in [*EDGES[column.kind], None, "3", 1, 1.0, True, [1], {"a": 1}]:
             body = {name: {"0": v, "1": v} for name, v in VALID_ROW.items()}
             body[column.name] = {"0": VALID_ROW[column.name], "1": value}
-            expected = outcome(contract._parse_any, body)
+            expected = outcome(parse._parse_any, body)
             assert outcome(parse_batch, body) == expected, (column.name, value)
