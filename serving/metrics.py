@@ -21,10 +21,8 @@ The metrics (all prefixed `serving_`):
   served alias (max over live workers: during a rolling reload two versions can show 1);
 - `stage_duration_seconds{stage,endpoint,version}` (histogram): where a prediction's time goes,
   stage by stage (`STAGES`: read the body, decode it, validate it into typed rows, predict,
-  encode the answer), by endpoint and model version. A request adds its stages to counts held
-  in the process (`Stages`: a lock and five list increments, a fraction of a microsecond),
-  which a daemon thread adds to the histogram every `FLUSH_SECONDS` (and /metrics before it
-  renders), so that the hot path pays no multiprocess file writes for them.
+  encode the answer), by endpoint and model version, counted in the process and added in bulk
+  (serving.stage_counts) so that the hot path pays no multiprocess file writes for them.
 
 The evidence metrics (shadow scoring, drift) are defined in serving.evidence.instruments;
 `set_derived` adds families computed at each scrape from the collected ones (the drift PSI,
@@ -34,18 +32,18 @@ which cannot be summed across workers), and `collected()` is what /drift and /ve
 from __future__ import annotations
 
 import atexit
-import bisect
 import logging
 import os
 import shutil
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from functools import cache
 from types import SimpleNamespace
 from typing import Any
+
+from serving.stage_counts import STAGE_BUCKETS, Stages
 
 log = logging.getLogger("serving.metrics")
 
@@ -53,10 +51,6 @@ ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
 MAX_CLASSES = 20  # distinct `class` label values per process; more are counted as "other"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-STAGES = ("read", "decode", "validate", "predict", "encode")
-STAGE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)  # fmt: skip
-FLUSH_SECONDS = 1.0
 
 _lock = threading.Lock()
 _classes: set[str] = set()
@@ -321,86 +315,7 @@ class Recorder:
             self._instruments.out_of_domain.labels(endpoint, column).inc(count)
 
 
-class Stages:
-    """Per-stage durations, counted in the process and added to the stage histogram in bulk.
-
-    `record` takes a request's durations (seconds, in `STAGES` order; None for a stage that
-    was not timed) under one lock; `flush` (the flusher thread, every FLUSH_SECONDS, and
-    `render`) adds the counts to `serving_stage_duration_seconds` and starts over.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str], list[list[Any]]] = {}
-        self._children: dict[tuple[str, str, str], Any] = {}
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-        self._width = len(STAGE_BUCKETS) + 1  # the last: above every bound (+Inf)
-
-    def record(self, endpoint: str, version: str | None, durations: Sequence[float | None]) -> None:
-        key = (endpoint, str(version))
-        with self._lock:
-            counts = self._pending.get(key)
-            if counts is None:
-                counts = self._pending[key] = [[0] * self._width + [0.0] for _ in STAGES]
-            for seconds, row in zip(durations, counts, strict=False):
-                if seconds is not None:
-                    row[bisect.bisect_left(STAGE_BUCKETS, seconds)] += 1
-                    row[-1] += seconds
-        if self._thread is None or self._pid != os.getpid():
-            self._start()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._thread = threading.Thread(target=self._run, name="stage-metrics", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(FLUSH_SECONDS)
-            try:
-                self.flush()
-            except Exception:  # a metrics bug must not end the thread
-                log.exception("stage metrics flush failed")
-
-    def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        histogram = _instruments().stages
-        for (endpoint, version), counts in pending.items():
-            for stage, row in zip(STAGES, counts, strict=True):
-                total = sum(row[:-1])
-                if not total:
-                    continue
-                child = self._children.get((stage, endpoint, version))
-                if child is None:
-                    child = histogram.labels(stage, endpoint, version)
-                    self._children[(stage, endpoint, version)] = child
-                _add(child, row)
-
-
-def _add(child: Any, row: list[Any]) -> None:
-    """Add bucket counts and their sum to a Histogram child (its own `_buckets` and `_sum`, as
-    `observe` does one at a time; one at a time if this prometheus_client has neither)."""
-    buckets, total = getattr(child, "_buckets", None), getattr(child, "_sum", None)
-    if buckets is None or total is None or len(buckets) != len(row) - 1:
-        for i, count in enumerate(row[:-1]):
-            bound = STAGE_BUCKETS[i] if i < len(STAGE_BUCKETS) else STAGE_BUCKETS[-1] * 2
-            for _ in range(count):
-                child.observe(bound)
-        return
-    for i, count in enumerate(row[:-1]):
-        if count:
-            buckets[i].inc(count)
-    total.inc(row[-1])
-
-
 @cache
 def stages() -> Stages:
     """This process's stage counts (created on first use)."""
-    return Stages()
+    return Stages(lambda: _instruments().stages)

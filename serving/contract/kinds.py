@@ -50,7 +50,6 @@ def invalid_value(value: Any, column: Named, row: str, expected: str) -> ApiErro
     )
 
 
-
 def _to_int(bounds: tuple[int, int]) -> Callable[[Any, Named, str], int]:
     def convert(value: Any, column: Named, row: str) -> int:
         if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_FLOAT_INT:
@@ -86,8 +85,6 @@ def _to_bool(value: Any, column: Named, row: str) -> bool:
     if not isinstance(value, bool):
         raise invalid_value(value, column, row, "true or false")
     return value
-
-
 
 
 Converter = Callable[[Any, Named, str], Any]

@@ -198,4 +198,3 @@ def _missing_columns(missing: list[str]) -> ApiError:
         status=422,
         columns=missing,
     )
-

@@ -175,4 +175,3 @@ def require_rows(batch: Batch) -> Batch:
             status=422,
         )
     return batch
-

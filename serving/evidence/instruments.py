@@ -25,7 +25,7 @@ from __future__ import annotations
 from functools import cache
 from types import SimpleNamespace
 
-from serving.metrics import STAGE_BUCKETS
+from serving.stage_counts import STAGE_BUCKETS
 
 SHADOW_ROWS = "serving_shadow_rows_total"
 SHADOW_AGREE = "serving_shadow_agree_total"
