@@ -129,6 +129,8 @@ class PredictLane:
             done = infer(model, body, self.max_rows)
         except (orjson.JSONDecodeError, ApiError):
             return None
+        except Exception:  # a bug: Flask answers it the same way, a logged JSON 500
+            return None
         if done.unknown:
             self.recorder.out_of_domain(INFER_RULE, done.unknown)
         show_model(model.info)

@@ -60,7 +60,9 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
         raise bad("the infer request must be a JSON object with an 'inputs' array")
     if "parameters" in body:
         content_type = _parameters(body, "the request").get("content_type")
-        if content_type is not None and content_type not in REQUEST_CONTENT_TYPES:
+        if content_type is not None and (
+            type(content_type) is not str or content_type not in REQUEST_CONTENT_TYPES
+        ):
             raise bad(
                 f"the request's content_type {str(content_type)[:40]!r} is not one this model "
                 "reads: send one tensor per column, with no content_type or 'pd'"
@@ -92,7 +94,7 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
         if name in decoded:
             raise bad(f"input {name!r} is sent twice", input=name)
         datatype = tensor.get("datatype")
-        if datatype not in accepts:
+        if type(datatype) is not str or datatype not in accepts:
             raise bad(
                 f"input {name!r} has datatype {str(datatype)[:16]!r}; column {name!r} takes "
                 f"{column.type.v2} (or {', '.join(sorted(accepts))})",
@@ -101,7 +103,9 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
         count = _rows(tensor.get("shape"), name)
         if parameters:
             own_type = parameters.get("content_type")
-            if own_type is not None and own_type not in INPUT_CONTENT_TYPES:
+            if own_type is not None and (
+                type(own_type) is not str or own_type not in INPUT_CONTENT_TYPES
+            ):
                 raise bad(f"input {name!r} has content_type {str(own_type)[:40]!r}, not one "
                           f"of {', '.join(sorted(INPUT_CONTENT_TYPES))}", input=name)  # fmt: skip
         if size is not None:

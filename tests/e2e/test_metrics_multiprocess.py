@@ -79,7 +79,8 @@ def test_metrics_add_up_across_workers_and_a_killed_worker(serve, registered_mod
             assert total(samples, "serving_predictions_total", endpoint="/predict") == 2 * REQUESTS
             assert total(samples, "serving_requests_total", endpoint="unmatched", status="404") == 1
             assert value(samples, "serving_model_loads_total", kind="load") >= 1
-            info = dict(name="titanic", version=registered_model.version, inference="onnx")
+            info = dict(name="titanic", version=registered_model.version, alias="champion",
+                        inference="onnx")  # fmt: skip
             assert value(samples, "serving_model_info", **info) == 1
         pids = {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("counter_*.db")}
         assert len(set(worker_pids(server.log)) & pids) == 2, "both workers served requests"

@@ -193,16 +193,23 @@ def test_bad_input_gets_a_json_4xx_that_names_the_problem(
     ("method", "path", "status", "code"),
     [
         ("GET", "/predict", 405, "method_not_allowed"),
-        ("PUT", "/invocations", 405, "method_not_allowed"),
         ("POST", "/health", 405, "method_not_allowed"),
         ("GET", "/nope", 404, "not_found"),
-        ("POST", "/v2/models/titanic/infer", 404, "not_found"),
+        ("POST", "/v3/models/titanic/infer", 404, "not_found"),
     ],
 )
 def test_wrong_method_or_path(server, method, path, status, code):
     answer = requests.request(method, server.url + path, timeout=10)
     assert answer.status_code == status
     assert answer.json()["error"]["code"] == code
+
+
+def test_wrong_methods_on_the_other_protocols_get_their_shapes(server):
+    """MLflow's {error_code, message} on /invocations, V2's {error} under /v2."""
+    mlflow = requests.put(server.url + "/invocations", timeout=10)
+    assert mlflow.status_code == 405 and mlflow.json()["error_code"] == "BAD_REQUEST"
+    v2 = requests.get(server.url + "/v2/models/titanic/infer", timeout=10)
+    assert v2.status_code == 405 and isinstance(v2.json()["error"], str)
 
 
 def test_bad_query_parameter(server):

@@ -128,6 +128,22 @@ def test_bad_tensors_get_a_400_naming_the_column(client, metadata, raw_test, cha
         ("/v2/models/titanic/infer", b'{"inputs": []}', 400),
         ("/v2/models/titanic/infer", b"[1]", 400),
         ("/v2/models/titanic/infer", b'{"inputs": [{"name": "Age"}], "parameters": 1}', 400),
+        (
+            "/v2/models/titanic/infer",
+            b'{"inputs": [{"name": "Age"}], "parameters": {"content_type": {}}}',
+            400,
+        ),  # found by schemathesis: a 500 once (unhashable)
+        (
+            "/v2/models/titanic/infer",
+            b'{"inputs": [{"name": "Age", "datatype": ["FP64"], "shape": [1], "data": [1.0]}]}',
+            400,
+        ),
+        (
+            "/v2/models/titanic/infer",
+            b'{"inputs": [{"name": "Age", "datatype": "FP64", '
+            b'"shape": [1], "data": [1.0], "parameters": {"content_type": []}}]}',
+            400,
+        ),
         ("/v2/models/other/infer", b'{"inputs": []}', 404),
         ("/v2/models/titanic/versions/999/infer", b'{"inputs": []}', 404),
     ],
