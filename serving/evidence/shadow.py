@@ -53,7 +53,7 @@ class Shadow:
         shadow and count the agreement. The first request is scored alone and timed (the
         latency histogram: one request per round, as the live model answered it); the rest in
         one call, which costs a fraction of one call per request."""
-        model = self.store.current
+        model = self.store.ensure()  # a worker that has not loaded it yet loads it here
         if model is None:
             for live_version, rows, _ in items:
                 self._child("errors", live_version, names.NO_MODEL).inc(len(rows))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,6 +60,20 @@ def invocations(url: str, rows: list[dict]) -> list[int]:
     return answer.json()["predictions"]
 
 
+def settle_challenger(url: str, rows: list[dict], timeout: float = 60) -> None:
+    """Wait until the challenger answers (the agent has staged it)."""
+    deadline = time.monotonic() + timeout
+    headers = {"Content-Type": "application/json", "X-Model-Alias": "challenger"}
+    while True:
+        answer = requests.post(
+            url + "/predict", data=orjson.dumps(rows), headers=headers, timeout=10
+        )
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            assert answer.status_code == 200, answer.text
+            return
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def challenger_files(two_versions, tmp_path) -> Iterator[Path]:
     """The challenger's files in the registry's artifact store, put back after the test (the
@@ -83,6 +98,9 @@ def test_the_challenger_scores_every_row_in_shadow_and_never_changes_an_answer(
     pair = {"live_version": two_versions.champion, "shadow_version": two_versions.challenger}
     flags = {"serve_aliases": "champion,challenger", "shadow": "challenger"}
     with serve(two_versions.tracking_uri, workers=2, **flags) as server:
+        # /ready is the champion's; the challenger is staged when a request for it is answered
+        # (each worker's shadow then loads it itself, off the response path)
+        settle_challenger(server.url, rows[:1])
         live: list[int] = []
         for batch in batches(rows[:400], 10):
             live += predict(server.url, batch)
