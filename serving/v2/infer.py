@@ -12,6 +12,7 @@ from typing import Any
 
 from serving.contract import parse_batch, require_rows
 from serving.errors import ApiError
+from serving.evidence.hook import observe
 from serving.model.loaded import LoadedModel
 from serving.store import ModelNotReady, ModelStore, Stores
 from serving.v2.answers import infer_answer, model_metadata
@@ -71,6 +72,7 @@ def infer(
     validated = time.perf_counter()
     labels, probabilities = model.predict(batch.rows, proba=PROBABILITY in inputs.outputs)
     predicted = time.perf_counter()
+    observe(model, batch.rows, labels)  # drift and shadow, off the response path
     name, version = model.info.name or "model", model.info.version
     answer = infer_answer(name, version, inputs.id, inputs.outputs, labels, probabilities)
     stages = (validated - began, predicted - validated)

@@ -60,6 +60,22 @@ def invocations(url: str, rows: list[dict]) -> list[int]:
     return answer.json()["predictions"]
 
 
+def v2_infer(url: str, rows: list[dict]) -> list[int]:
+    """A V2 REST infer request of `rows`, one tensor per column as the model's metadata says."""
+    metadata = requests.get(url + "/v2/models/titanic", timeout=10).json()
+    inputs = [
+        {"name": spec["name"], "datatype": spec["datatype"], "shape": [len(rows)],
+         "data": [row[spec["name"]] for row in rows]}
+        for spec in metadata["inputs"]
+    ]  # fmt: skip
+    body = orjson.dumps({"inputs": inputs})
+    headers = {"Content-Type": "application/json"}
+    answer = requests.post(url + "/v2/models/titanic/infer", data=body, headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    (predict,) = [out for out in answer.json()["outputs"] if out["name"] == "predict"]
+    return predict["data"]
+
+
 def settle_challenger(url: str, rows: list[dict], timeout: float = 60) -> None:
     """Wait until the challenger answers (the agent has staged it)."""
     deadline = time.monotonic() + timeout
@@ -104,7 +120,8 @@ def test_the_challenger_scores_every_row_in_shadow_and_never_changes_an_answer(
         live: list[int] = []
         for batch in batches(rows[:400], 10):
             live += predict(server.url, batch)
-        live += invocations(server.url, rows[400:500])  # MLflow's protocol is shadowed too
+        live += invocations(server.url, rows[400:450])  # MLflow's protocol is shadowed too
+        live += v2_infer(server.url, rows[450:500])  # and the Open Inference Protocol
 
         # The challenger's files go away, in the registry and where the agent staged them.
         gone = [challenger_files, *staged_paths(server.log, "challenger")]
@@ -138,7 +155,7 @@ def test_the_challenger_scores_every_row_in_shadow_and_never_changes_an_answer(
             disagree = total(samples, "serving_shadow_disagree_total", live_class=live_class)
             assert disagree == expected, live_class
         # the shadow's latency: one request per round of the evidence thread, timed on its own
-        requests_scored = 40 + 1 + 500  # /predict batches, the /invocations one, single rows
+        requests_scored = 40 + 1 + 1 + 500  # /predict batches, /invocations, V2, single rows
         timed = total(samples, "serving_shadow_duration_seconds_count", **pair)
         assert 1 <= timed <= requests_scored
 
