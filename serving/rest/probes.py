@@ -64,6 +64,9 @@ def probes_blueprint(stores: Stores, reload_interval: float) -> Blueprint:
                 "ready": model is not None,
                 "links": {
                     "predict": "/predict",
+                    "invocations": "/invocations",
+                    "v2": "/v2",
+                    "drift": "/drift",
                     "docs": "/docs",
                     "openapi": "/openapi.json",
                     "version": "/version",

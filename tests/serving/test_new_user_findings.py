@@ -161,7 +161,7 @@ def test_a_body_over_the_limit_names_the_limit_and_its_flag(store, registered_mo
 def test_the_root_names_the_service_the_model_and_links(client, registered_model):
     answer = client.get("/").get_json()
     assert answer["model"]["version"] == registered_model.version and answer["ready"]
-    assert {"/docs", "/version", "/metrics"} <= set(answer["links"].values())
+    assert {"/docs", "/version", "/metrics", "/v2", "/drift"} <= set(answer["links"].values())
 
 
 @pytest.mark.parametrize(
