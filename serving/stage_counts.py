@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from serving.ticker import Ticker
 
 log = logging.getLogger("serving.metrics")
 
@@ -38,8 +38,7 @@ class Stages:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], list[list[Any]]] = {}
         self._children: dict[tuple[str, str, str], Any] = {}
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        self._ticker = Ticker("stage-metrics", FLUSH_SECONDS, self.flush, log)
         self._width = len(STAGE_BUCKETS) + 1  # the last: above every bound (+Inf)
 
     def record(self, endpoint: str, version: str | None, durations: Sequence[float | None]) -> None:
@@ -52,24 +51,7 @@ class Stages:
                 if seconds is not None:
                     row[bisect.bisect_left(STAGE_BUCKETS, seconds)] += 1
                     row[-1] += seconds
-        if self._thread is None or self._pid != os.getpid():
-            self._start()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._thread = threading.Thread(target=self._run, name="stage-metrics", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(FLUSH_SECONDS)
-            try:
-                self.flush()
-            except Exception:  # a metrics bug must not end the thread
-                log.exception("stage metrics flush failed")
+        self._ticker.ensure()
 
     def flush(self) -> None:
         with self._lock:

@@ -17,9 +17,7 @@ before that, and with drift and shadow both off, `observe` returns at once. A pr
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from serving.evidence.shadow import Item, Shadow, agreement
 from serving.model.loaded import LoadedModel
 from serving.model.profile import Profile, read_profile
 from serving.store import Stores
+from serving.ticker import Ticker
 
 log = logging.getLogger("serving.evidence")
 
@@ -57,9 +56,8 @@ class Evidence:
         self._lock = threading.Lock()
         self._pending: list[tuple[LoadedModel, Any, Any]] = []
         self._pending_rows = 0
-        self._thread: threading.Thread | None = None
         self._threaded = thread
-        self._pid = os.getpid()
+        self._ticker = Ticker("evidence", TICK, self.process, log)
         self._profiles: dict[str, Profile | None] = {}  # by model directory
 
     @classmethod
@@ -94,26 +92,10 @@ class Evidence:
             if self.shadow is not None and self.shadow.takes(model):
                 self.shadow.dropped(model.info.version, count)
             return
-        if self._threaded and (self._thread is None or self._pid != os.getpid()):
-            self._start()
+        if self._threaded:
+            self._ticker.ensure()
 
     # -- the evidence thread -------------------------------------------------------------------
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._thread = threading.Thread(target=self._run, name="evidence", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(TICK)
-            try:
-                self.process()
-            except Exception:  # an evidence bug must not end the thread
-                log.exception("evidence round failed")
 
     def process(self) -> None:
         """One round: take what is queued, bin it, score it in shadow, publish the drift."""

@@ -12,31 +12,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import CONTRACT_REQUEST
+from tests.e2e.evidence import scrape, total
 
 pytestmark = pytest.mark.slow
 
 REQUESTS = 40
 
 
-def scrape(url: str) -> dict[tuple[str, frozenset], float]:
-    text = requests.get(url + "/metrics", timeout=10).text
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def value(samples: dict, metric: str, **labels: str) -> float:
     return samples.get((metric, frozenset(labels.items())), 0.0)
-
-
-def total(samples: dict, metric: str, **labels: str) -> float:
-    wanted = set(labels.items())
-    return sum(v for (n, got), v in samples.items() if n == metric and wanted <= got)
 
 
 def metrics_dir(log: Path) -> Path:
