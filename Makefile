@@ -67,7 +67,7 @@ system-deps:
 	command -v promtool >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
-test: setup spark system-deps ## Run the whole test suite (real dvc, MLflow, Granian, Spark, chromium)
+test: setup spark system-deps .venv-kserve/.installed ## Run the whole test suite (real dvc, MLflow, Granian, Spark, chromium, KServe's client)
 	$(BIN)/pytest
 
 test-fast: setup ## Run the tests that start no processes
@@ -99,6 +99,15 @@ promote: setup ## Shadow evidence of the server on $(HOST):$(PORT) vs the regist
 	.venv-$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
+# KServe's SDK, whose client a test drives our V2 REST with (tests/e2e/kserve_client.py), lives in
+# one of its own too: its pins (pandas<3, psutil<6) cannot sit beside requirements.lock's. Its lock
+# (tests/*.lock) is the whole closure, so pip installs it without resolving, then checks it.
+.venv-%/.installed: tests/%.lock
+	python3 -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $<
+	.venv-$*/bin/python -m pip check
+	touch $@
+
 bench: setup .venv-mlserver/.installed .venv-bentoml/.installed ## Benchmark against mlflow, MLServer, BentoML
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m training.champion
@@ -122,7 +131,7 @@ plots-template: ## Rebuild .dvc/plots/offline.html (needs npm and the npm regist
 	rm -rf .dvc/tmp/vega
 
 clean: ## Remove the venv, pipeline outputs and the embedded MLflow store
-	rm -rf $(VENV) .venv-mlserver .venv-bentoml data/prepared models metrics/registration.json mlflow.db
+	rm -rf $(VENV) .venv-mlserver .venv-bentoml .venv-kserve data/prepared models metrics/registration.json mlflow.db
 	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 
 .PHONY: container-test

@@ -1,9 +1,10 @@
 """The Open Inference Protocol (V2) with its real client libraries against a real server
 process: Triton's `tritonclient.http`, and `tritonclient.grpc` on --grpc-port (KServe's own
-SDK, `kserve`, cannot be installed beside this project's pins: it requires pandas<3 and
-psutil<6). For all 418 rows of test.csv the V2 answers equal /predict's, in the tensor form
-(the clients' raw binary tensors) and in the pandas form (`content_type: pd`, shape [rows, 1];
-over HTTP as JSON, where rapidjson writes a missing number as NaN)."""
+SDK, `kserve`, cannot be installed beside this project's pins, it requires pandas<3 and
+psutil<6: test_v2_kserve.py runs it from a venv of its own). For all 418 rows of test.csv
+the V2 answers equal /predict's, in the tensor form (the clients' raw binary tensors) and in
+the pandas form (`content_type: pd`, shape [rows, 1]; over HTTP as JSON, where rapidjson
+writes a missing number as NaN)."""
 
 from __future__ import annotations
 
