@@ -152,7 +152,11 @@ class Evidence:
             model = store.current
             version = str(model.info.version) if model is not None else None
             entry = figures.get(version or "", {"rows": 0, "columns": {}})
-            versions.append({"alias": store.alias, "version": version, **entry})
+            # a version registered before profiles were logged has none: no drift figures
+            profiled = model is not None and self.profile(model) is not None
+            versions.append(
+                {"alias": store.alias, "version": version, "profile": profiled, **entry}
+            )
         return {"window": {"size": self.window_size, "on": self.windows is not None},
                 "versions": versions}  # fmt: skip
 

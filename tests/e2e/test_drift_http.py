@@ -41,6 +41,7 @@ def test_test_csv_stays_below_0_1_and_third_class_men_raise_sex_and_pclass(
         assert report["window"] == {"size": WINDOW, "on": True}
         (served,) = report["versions"]
         assert (served["alias"], served["version"], served["rows"]) == ("champion", version, 418)
+        assert served["profile"] is True
         assert served["columns"]["Sex"]["psi"] == pytest.approx(psi["Sex"])
 
         men = raw_test.assign(Pclass=3, Sex="male")
