@@ -114,3 +114,13 @@ def test_prometheus_and_grafana_are_provisioned_from_the_repo(services):
     assert grafana["./monitoring/grafana/dashboards"] == "/var/lib/grafana/dashboards"
     for path in list(mounts["prometheus"]) + list(grafana):
         assert (REPO_ROOT / path).is_dir(), path
+
+
+def test_the_lock_is_a_valid_constraints_file():
+    """The image, the Spark extra and the peers install with `-c requirements.lock`, and pip
+    refuses a constraints file with extras ("Constraints cannot have extras"): an extra's
+    packages are pinned by name instead."""
+    with_extras = [
+        line for line in requirement_names(REPO_ROOT / "requirements.lock") if "[" in line
+    ]
+    assert with_extras == []
