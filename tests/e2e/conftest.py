@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.processes import VENV_BIN, free_port, running, venv_env
 from training.config import REPO_ROOT
@@ -46,3 +48,13 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> ServeFactory:
             yield Server(process=process, url=url, log=log)
 
     return start
+
+
+@pytest.fixture(scope="module")
+def expected(server, raw_test) -> dict:
+    """What /predict answers for all of test.csv (labels and probabilities), from the `server`
+    fixture of the module that asks (the V2 client tests compare their answers with it)."""
+    records = json.loads(raw_test.to_json(orient="records"))
+    answer = requests.post(server.url + "/predict?proba=true", json=records, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()

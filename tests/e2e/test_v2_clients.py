@@ -40,15 +40,6 @@ def server(serve, registered_model, grpc_port):
         yield server
 
 
-@pytest.fixture(scope="module")
-def expected(server, raw_test) -> dict:
-    """What /predict answers for all of test.csv (labels and probabilities)."""
-    records = json.loads(raw_test.to_json(orient="records"))
-    answer = requests.post(server.url + "/predict?proba=true", json=records, timeout=60)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
 def column(frame: pd.DataFrame, name: str, datatype: str) -> np.ndarray:
     """A column as the client's numpy tensor: a missing number NaN, a missing string empty
     (which the model reads as missing, as it reads null)."""

@@ -33,15 +33,6 @@ def server(serve, registered_model):
 
 
 @pytest.fixture(scope="module")
-def expected(server, raw_test) -> dict:
-    """What /predict answers for all of test.csv (labels and probabilities)."""
-    records = json.loads(raw_test.to_json(orient="records"))
-    answer = requests.post(server.url + "/predict?proba=true", json=records, timeout=60)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-@pytest.fixture(scope="module")
 def kserve(server, raw_test, tmp_path_factory) -> dict:
     """What kserve_client.py reports for all of test.csv, run by .venv-kserve's python."""
     if not KSERVE_PYTHON.exists():
