@@ -58,7 +58,7 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _missing(value: Any) -> bool:
+def missing(value: Any) -> bool:
     """None, NaN, or pandas' NA (whose comparisons have no truth value), without pandas."""
     if value is None:
         return True
@@ -69,7 +69,7 @@ def _missing(value: Any) -> bool:
 
 
 def _text(value: Any) -> str | None:
-    if _missing(value):
+    if missing(value):
         return None
     text = str(value).strip()
     return text or None

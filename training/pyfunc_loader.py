@@ -32,6 +32,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from training.passenger import missing  # the standard library only, like this module
+
 log = logging.getLogger(__name__)
 
 RUNTIME_DIR = "fast_runtime"  # under the model's code/: serving/model/{fast,onnx_format}.py
@@ -59,25 +61,12 @@ def code_dir(model_dir: Path) -> str:
     return str(conf.get("code") or "code")
 
 
-def _missing(value: Any) -> bool:
-    """None, NaN, NaT or pandas' NA (whose comparisons have no truth value)."""
-    if value is None:
-        return True
-    try:
-        return bool(value != value)
-    except TypeError:
-        return True
-
-
 def rows_of(frame: Any) -> list[dict[str, Any]]:
     """A DataFrame's rows as dicts of Python scalars, None where a cell is missing: what the
     pipeline's features step derives its features from (`training.features.records`)."""
     names = [str(name) for name in frame.columns]
     return [
-        {
-            name: None if _missing(value) else value
-            for name, value in zip(names, values, strict=True)
-        }
+        {name: None if missing(value) else value for name, value in zip(names, values, strict=True)}
         for values in frame.to_numpy(dtype=object).tolist()  # one conversion, not one per column
     ]
 
