@@ -115,3 +115,18 @@ def _sample(name: str, value: float):
     from prometheus_client.samples import Sample
 
     return Sample(name, {"live_version": "1", "shadow_version": "2"}, value)
+
+
+def test_half_a_queue_of_rows_starts_a_round_before_the_period_ends(
+    monkeypatch, store, registered_model
+):
+    monkeypatch.setattr(hook, "ROUND", 3600.0)  # only a wake can start a round in this test
+    shadow = ModelStore(f"models:/{registered_model.name}@nobody", registered_model.tracking_uri)
+    evidence = hook.Evidence(Stores([store, shadow]), 0, "nobody", queue_rows=4)
+    before = counts()
+    evidence.observe(store.current, ROWS[:1], [0])  # 1 row of 4: it waits
+    evidence.observe(store.current, ROWS[1:], [1])  # 2 of 4: half the queue, a round now
+    deadline = time.monotonic() + 10
+    while counts()["errors"] - before["errors"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert counts()["errors"] - before["errors"] == 2  # both rows, in one round
