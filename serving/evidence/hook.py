@@ -7,11 +7,10 @@ BATCH_SHARE of `--shadow-queue` rows wait, or ROUND seconds after its last round
 first: it bins the rows of each version into its drift window (serving.evidence.drift) and, under
 `--shadow ALIAS`, has the shadow version score them (serving.evidence.shadow). Rounds are few
 and large because each one takes the GIL from the request thread (an A/B at 32 connections:
-rounds every 50 ms cost about 12% of the one-row rate; rounds per batch, within the noise).
-A request
-whose rows would take the list past `--shadow-queue` rows is left out (counted under shadow as
-`serving_shadow_dropped_total`), unless the list is empty: the response path never waits and
-memory stays bounded.
+rounds every 50 ms cost about 12% of the one-row rate; rounds per batch, within the noise). A
+request whose rows would take the list past `--shadow-queue` rows is left out (counted under
+shadow as `serving_shadow_dropped_total`), unless the list is empty: the response path never
+waits and memory stays bounded.
 
 `install(Evidence.from_settings(settings, stores))` (the app factory) makes it the process's;
 before that, and with drift and shadow both off, `observe` returns at once. A process has one
