@@ -33,27 +33,33 @@ def parse_batch(body: Any, spec: InputSpec, max_rows: int) -> Batch:
 
 
 def _common_shape(body: dict[str, Any], spec: InputSpec, max_rows: int) -> Batch | None:
-    """Columns that all hold the same row keys, every required one present: the batch; else None.
+    """Columns that all hold the same row keys (objects), or all the same number of values
+    (lists), every required one present: the batch; else None.
 
     A value of its column's exact type (and range) is taken as it is; any other goes through its
     converter, which raises what `_parse_any` would raise there (the shape checks that come first
     in `_parse_any` all passed here). A null in a required column returns None: `_parse_any`
     then names it.
     """
-    keys = None
+    shape = keys = None
     for cells in body.values():
-        if type(cells) is not dict:
+        kind = type(cells)
+        if kind is not dict and kind is not list:
             return None
-        if keys is None:
-            keys = cells.keys()
-        elif cells.keys() != keys:  # same set: the union's order is the first column's
+        if shape is None:
+            shape, keys = kind, (cells.keys() if kind is dict else len(cells))
+        elif kind is not shape:
             return None
-    if keys is None or len(keys) > max_rows:
+        elif (cells.keys() if kind is dict else len(cells)) != keys:  # the same set of keys:
+            return None  # the union's order is the first column's
+    if shape is None:
+        return None
+    index = list(keys) if shape is dict else [str(i) for i in range(keys)]  # type: ignore
+    if not index or len(index) > max_rows:
         return None
     for name in spec._required:
         if name not in body:
             return None
-    index = list(keys)
     rows: list[dict[str, Any]] = [{} for _ in index]
     for column, exact, bounds, convert in spec._plan:
         name = column.name
@@ -62,8 +68,8 @@ def _common_shape(body: dict[str, Any], spec: InputSpec, max_rows: int) -> Batch
             for row in rows:
                 row[name] = None
             continue
-        for key, row in zip(index, rows, strict=True):
-            value = cells[key]
+        values = cells if shape is list else map(cells.__getitem__, index)
+        for key, row, value in zip(index, rows, values, strict=True):
             if value is None:
                 if column.required:
                     return None

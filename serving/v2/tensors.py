@@ -39,11 +39,11 @@ BINARY_SIZE = "binary_data_size"
 
 @dataclass(frozen=True)
 class Inputs:
-    """A decoded infer request: its id, the columns by name (row key -> value, the shape
-    `parse_batch` takes at its fastest), the outputs asked for."""
+    """A decoded infer request: its id, the columns by name (a list of values per column, one
+    of the shapes `parse_batch` takes at its fastest), the outputs asked for."""
 
     id: str | None
-    columns: dict[str, dict[str, Any]]
+    columns: dict[str, list[Any]]
     outputs: tuple[str, ...]
     rows: int
 
@@ -124,9 +124,7 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
         decoded[name] = values
     if offset != len(binary):
         raise bad(f"{len(binary) - offset} bytes after the JSON belong to no input")
-    keys = [str(i) for i in range(rows or 0)]  # the row keys a list column gets in /predict
-    columns = {name: dict(zip(keys, values, strict=True)) for name, values in decoded.items()}
-    return Inputs(_request_id(body), columns, requested_outputs(body), rows or 0)
+    return Inputs(_request_id(body), decoded, requested_outputs(body), rows or 0)
 
 
 Plan = dict[str, tuple[Column, frozenset[str], bool]]

@@ -244,6 +244,19 @@ def test_the_common_shape_shortcut_gives_what_the_full_checks_give(body):
         ]
 
 
+@settings(max_examples=400)
+@given(same_key_columns())
+def test_the_shortcut_gives_what_the_full_checks_give_for_lists_too(body):
+    lists = {name: list(cells.values()) for name, cells in body.items()}  # V2 sends these
+    expected = outcome(parse._parse_any, lists)
+    assert outcome(parse_batch, lists) == expected
+    if isinstance(expected, Batch):
+        got = parse_batch(lists, SPEC, 3)
+        assert [list(map(type, r.values())) for r in got.rows] == [
+            list(map(type, r.values())) for r in expected.rows
+        ]
+
+
 VALID_ROW = {"Pclass": 3, "Sex": "male", "Age": 22.0, "SibSp": 1, "Parch": 0, "Fare": 7.25,
              "Name": "Braund, Mr. Owen", "Cabin": None, "Embarked": "S",
              "Ticket": "A/5 21171"}  # fmt: skip
@@ -256,3 +269,5 @@ def test_every_edge_value_in_every_column_agrees_with_the_full_checks():
             body[column.name] = {"0": VALID_ROW[column.name], "1": value}
             expected = outcome(parse._parse_any, body)
             assert outcome(parse_batch, body) == expected, (column.name, value)
+            lists = {name: list(cells.values()) for name, cells in body.items()}
+            assert outcome(parse_batch, lists) == outcome(parse._parse_any, lists), column.name
