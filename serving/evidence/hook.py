@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ log = logging.getLogger("serving.evidence")
 
 ROUND = 1.0  # at most this many seconds between the evidence thread's rounds
 BATCH_SHARE = 0.5  # ... and a round as soon as this share of the queue's rows waits
+SLICE_ROWS = 32  # a round works through its rows this many at a time (whole requests)
+PAUSE = 0.0002  # seconds between a round's slices: the request thread takes the GIL then
+
+Queued = tuple[LoadedModel, Any, Any]  # (the model that answered, its rows, its labels)
 
 
 class Evidence:
@@ -59,7 +64,7 @@ class Evidence:
         self.queue_rows = queue_rows
         self.batch_rows = max(1, int(queue_rows * BATCH_SHARE))
         self._lock = threading.Lock()
-        self._pending: list[tuple[LoadedModel, Any, Any]] = []
+        self._pending: list[Queued] = []
         self._pending_rows = 0
         self._threaded = thread
         self._ticker = Ticker("evidence", ROUND, self.process, log)
@@ -104,9 +109,22 @@ class Evidence:
     # -- the evidence thread -------------------------------------------------------------------
 
     def process(self) -> None:
-        """One round: take what is queued, bin it, score it in shadow, publish the drift."""
+        """One round: take what is queued; bin it and score it in shadow a slice at a time,
+        pausing between slices; publish the drift."""
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0
+        for number, part in enumerate(slices(pending, SLICE_ROWS)):
+            if number and self._threaded:
+                # a slice holds the GIL for a fraction of a millisecond; the pause lets a
+                # request that waits for it run before the next one (a round of 500 rows held
+                # it ~4 ms in one go: +37% on the p99 of one-row requests under --shadow)
+                time.sleep(PAUSE)
+            self._process(part)
+        if self.windows is not None:
+            self.windows.forget(self.stores.versions())
+            self.windows.publish()
+
+    def _process(self, pending: Sequence[Queued]) -> None:
         by_version: dict[str, tuple[Profile, list[dict[str, Any]]]] = {}
         to_score: list[Item] = []
         for model, rows, labels in pending:
@@ -122,12 +140,9 @@ class Evidence:
                 by_version.setdefault(version, (profile, []))[1].extend(typed)
         if to_score and self.shadow is not None:
             self.shadow.score(to_score)
-        if self.windows is None:
-            return
-        for version, (profile, rows) in by_version.items():
-            self.windows.add(version, profile, rows)
-        self.windows.forget(self.stores.versions())
-        self.windows.publish()
+        if self.windows is not None:
+            for version, (profile, rows) in by_version.items():
+                self.windows.add(version, profile, rows)
 
     # -- what /metrics, /drift and /version read -------------------------------------------------
 
@@ -176,6 +191,18 @@ class Evidence:
             "queue_rows": self.queue_rows,
             "counts": agreement(metrics.collected()),
         }
+
+
+def slices(pending: Sequence[Queued], rows: int) -> Iterator[Sequence[Queued]]:
+    """The queued requests in order, in runs of whole requests of about `rows` rows each."""
+    start, held = 0, 0
+    for end, (_, batch, _) in enumerate(pending, 1):
+        held += len(batch)
+        if held >= rows:
+            yield pending[start:end]
+            start, held = end, 0
+    if start < len(pending):
+        yield pending[start:]
 
 
 def typed_rows(model: LoadedModel, rows: Any) -> list[dict[str, Any]] | None:

@@ -130,3 +130,12 @@ def test_half_a_queue_of_rows_starts_a_round_before_the_period_ends(
     while counts()["errors"] - before["errors"] < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert counts()["errors"] - before["errors"] == 2  # both rows, in one round
+
+
+def test_a_round_works_through_whole_requests_a_slice_at_a_time():
+    one, three = [{}], [{}, {}, {}]
+    pending = [(None, one, None), (None, three, None), (None, one, None), (None, one, None)]
+    parts = [[len(rows) for _, rows, _ in part] for part in hook.slices(pending, 2)]
+    assert parts == [[1, 3], [1, 1]]  # no request is split, none is left out
+    assert [len(part) for part in hook.slices(pending, 100)] == [4]
+    assert list(hook.slices([], 2)) == []
