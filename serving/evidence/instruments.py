@@ -64,7 +64,7 @@ def instruments() -> SimpleNamespace:
         ),
         duration=Histogram(
             SHADOW_DURATION,
-            "The shadow version's model time per request (sampled: one request per round)",
+            "The shadow version's model time per request (sampled: one request per slice)",
             PAIR,
             buckets=STAGE_BUCKETS,
         ),

@@ -51,7 +51,7 @@ class Shadow:
     def score(self, items: Sequence[Item]) -> None:
         """Score a round's requests (live version, typed rows as answered, live labels) with the
         shadow and count the agreement. The first request is scored alone and timed (the
-        latency histogram: one request per round, as the live model answered it); the rest in
+        latency histogram: one request per slice, as the live model answered it); the rest in
         one call, which costs a fraction of one call per request."""
         model = self.store.ensure()  # a worker that has not loaded it yet loads it here
         if model is None:
