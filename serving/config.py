@@ -226,7 +226,7 @@ HELP = {
     "max_header_bytes": "largest request head (request line and headers), in bytes (larger: "
     "431); at least 8192",
     "max_concurrency": "requests in progress per worker, slow clients included; more wait for a "
-    "free slot",
+    "free slot (gRPC calls past it are refused: RESOURCE_EXHAUSTED)",
     "header_timeout": "seconds a client may take to send a request's head; an idle keep-alive "
     "connection is closed after the same time",
     "body_timeout": "seconds a client may take to send a request's body once its head is in "

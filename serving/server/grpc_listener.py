@@ -3,8 +3,11 @@
 Each worker serves gRPC from its own stores and model, beside its HTTP server: gRPC's server
 binds the port with SO_REUSEPORT (grpcio's default on Linux), so every worker listens on the
 same port and the kernel spreads the connections over them, as it does for Granian's HTTP
-workers. Calls run in a pool of `--threads` threads; the listener stops with the worker. A
-worker imports this module (and grpcio) only when --grpc-port is on.
+workers. Calls run in a pool of `--threads` threads; at most `--max-concurrency` are in progress
+per worker (waiting for a thread included), and a call past that is refused at once with
+RESOURCE_EXHAUSTED, so a flood of calls cannot queue without bound. A call's time limit is the
+client's deadline (gRPC's own). The listener stops with the worker. A worker imports this module
+(and grpcio) only when --grpc-port is on.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def start_grpc(settings: Settings, stores: Stores, recorder: Recorder) -> grpc.S
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", settings.max_body_bytes),
         ],
+        maximum_concurrent_rpcs=settings.max_concurrency,
     )
     add_to_server(InferenceService(stores, recorder, settings.max_rows), server)
     address = f"{settings.host}:{settings.grpc_port}"

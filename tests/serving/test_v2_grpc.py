@@ -7,8 +7,10 @@ input, never INTERNAL. (tests/e2e/test_v2_clients.py drives a real server with T
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +18,9 @@ import grpc
 import numpy as np
 import pytest
 
+from serving.config import Settings
 from serving.metrics import Recorder
+from serving.server.grpc_listener import start_grpc
 from serving.store import Stores
 from serving.v2.grpc_service import Client, InferenceService, add_to_server
 from serving.v2.proto import open_inference_pb2 as pb
@@ -142,3 +146,38 @@ def test_health_and_metadata(stub, store):
         ("predict", "INT64"), ("probability", "FP64"),
     ]  # fmt: skip
     assert list(metadata.inputs[0].shape) == [-1]
+
+
+def test_a_call_past_max_concurrency_is_refused_at_once(store, monkeypatch):
+    """With --max-concurrency 1, a second call while one is in progress gets RESOURCE_EXHAUSTED
+    (not a place in an unbounded queue); once the first is done, calls are served again."""
+    entered, release = threading.Event(), threading.Event()
+    live = InferenceService.ServerLive
+
+    def held(self, request, context):  # the first call stays in progress until released
+        if not release.is_set():
+            entered.set()
+            release.wait(30)
+        return live(self, request, context)
+
+    monkeypatch.setattr(InferenceService, "ServerLive", held)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings.from_env({}, grpc_port=port, max_concurrency=1, threads=2)
+    server = start_grpc(settings, Stores([store]), Recorder())
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        client = Client(channel)
+        first = ThreadPoolExecutor(1).submit(client.ServerLive, pb.ServerLiveRequest(), timeout=30)
+        assert entered.wait(10)
+        with pytest.raises(grpc.RpcError) as refused:
+            client.ServerLive(pb.ServerLiveRequest(), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        release.set()
+        assert first.result(10).live
+        assert client.ServerLive(pb.ServerLiveRequest(), timeout=10).live
+    finally:
+        release.set()
+        channel.close()
+        server.stop(0)
