@@ -116,8 +116,8 @@ def test_the_grpc_request_carries_each_column_as_raw_tensors_the_server_decodes(
     body, binary = as_rest_request(infer_request(frame))
     inputs = decode_inputs(body, InputSpec.from_signature_json(INPUT_SCHEMA.to_json()), binary)
     assert inputs.columns == {
-        "Pclass": {"0": 3, "1": 1},
-        "Sex": {"0": "male", "1": "female"},
-        "Age": {"0": 34.5, "1": None},
-        "Cabin": {"0": "", "1": "C85"},  # a missing string is empty: the model reads it missing
+        "Pclass": [3, 1],
+        "Sex": ["male", "female"],
+        "Age": [34.5, None],
+        "Cabin": ["", "C85"],  # a missing string is empty: the model reads it missing
     }  # PassengerId is no model column: ignored
