@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from serving.metrics import Recorder
-from serving.store import Stores
+from serving.stores import Stores
 from serving.v2.grpc_service import Client, InferenceService, add_to_server
 from serving.v2.proto import open_inference_pb2 as pb
 from training.config import REPO_ROOT
