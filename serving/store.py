@@ -5,10 +5,7 @@ loading builds a complete new `LoadedModel` and swaps it in with one assignment,
 that read `current` keeps a consistent model even if a reload swaps it meanwhile. Where versions
 come from is the store's `source` (serving.registry.sources); how one loads and checks itself is
 serving.model.
-
-`Stores` holds a worker's stores, one per served model URI (under `--serve-aliases`, one per
-alias), the default first: each is loaded, checked, swapped and refused on its own, so a broken
-challenger never touches the champion; a request picks its store by alias or by version.
+A worker holds one store per served model URI, and a request picks among them: serving.stores.
 
 `poll`: resolve where the URI points now; if it moved, load that version, check it and swap it
 in. A version that fails is refused: the old model keeps serving, `refused` says which version
@@ -22,13 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from serving import metrics
-from serving.errors import ApiError, describe_error
+from serving.errors import describe_error
 from serving.model.identity import ModelInfo
 from serving.model.loaded import LoadedModel, load_local
 from serving.registry.health import (
@@ -265,87 +261,3 @@ class ModelStore:
         if model is None:
             raise ModelNotReady(self.reason)
         return model
-
-
-class Stores:
-    """A worker's stores, one per served model URI, the default (`Settings.model_uris[0]`) first."""
-
-    def __init__(self, stores: Sequence[ModelStore]):
-        if not stores:
-            raise ValueError("a server serves at least one model URI")
-        self.all: tuple[ModelStore, ...] = tuple(stores)
-        self.default = self.all[0]
-        self._by_alias = {store.alias: store for store in self.all if store.alias is not None}
-
-    @classmethod
-    def from_settings(cls, settings: Settings, agent_dir: Path | None = None) -> Stores:
-        return cls(
-            [ModelStore(uri, settings.tracking_uri, agent_dir) for uri in settings.model_uris]
-        )
-
-    def __iter__(self) -> Iterator[ModelStore]:
-        return iter(self.all)
-
-    def __len__(self) -> int:
-        return len(self.all)
-
-    @property
-    def aliases(self) -> list[str]:
-        return list(self._by_alias)
-
-    def by_alias(self, alias: str | None) -> ModelStore:
-        """The store of `alias`; no alias (None or empty): the default; an alias this server
-        does not serve: a 404 naming the ones it does."""
-        if not alias:
-            return self.default
-        store = self._by_alias.get(alias)
-        if store is None:
-            served = ", ".join(repr(a) for a in self._by_alias) or "none (no alias is served)"
-            raise ApiError(
-                "unknown_alias",
-                f"this server does not serve the alias {alias[:64]!r}; it serves {served}",
-                status=404,
-                aliases=self.aliases,
-            )
-        return store
-
-    def by_version(self, version: str) -> ModelStore:
-        """The store whose loaded model is `version` (the default first, when two aliases point
-        at one version); a version no store holds: a 404 naming the loaded ones."""
-        for store in self.all:
-            model = store.current
-            if model is not None and model.info.version == version:
-                return store
-        loaded = ", ".join(repr(v) for v in self.versions()) or "none yet"
-        raise ApiError(
-            "unknown_version",
-            f"version {version[:64]!r} is not loaded here; loaded versions: {loaded}",
-            status=404,
-            versions=self.versions(),
-        )
-
-    def versions(self) -> list[str]:
-        """The loaded versions, the default's first, each once."""
-        seen: dict[str, None] = {}
-        for store in self.all:
-            model = store.current
-            if model is not None and model.info.version is not None:
-                seen.setdefault(model.info.version)
-        return list(seen)
-
-    def try_load(self) -> None:
-        for store in self.all:
-            store.try_load()
-
-    def reload(self) -> dict[str, str]:
-        """A forced poll of every store, the agent asked to poll the registry first (once):
-        each store's outcome by model URI."""
-        results = {}
-        for i, store in enumerate(self.all):
-            results[store.model_uri] = store.poll(force=True, refresh=i == 0)
-        return results
-
-
-def as_stores(stores: ModelStore | Stores) -> Stores:
-    """One store is a server of one model URI."""
-    return stores if isinstance(stores, Stores) else Stores([stores])

@@ -33,7 +33,7 @@ from serving.evidence import drift
 from serving.evidence.shadow import Item, Shadow, agreement
 from serving.model.loaded import LoadedModel
 from serving.model.profile import Profile, read_profile
-from serving.store import Stores
+from serving.stores import Stores
 from serving.ticker import Ticker
 
 log = logging.getLogger("serving.evidence")

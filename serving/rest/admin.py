@@ -21,7 +21,8 @@ from flask import Blueprint, Response, request
 
 from serving.rest.errors import error_response, json_response
 from serving.rundir import ReloadFlag
-from serving.store import ModelStore, Stores, as_stores
+from serving.store import ModelStore
+from serving.stores import Stores, as_stores
 
 TOKEN_ENV = "SERVING_ADMIN_TOKEN"
 

@@ -29,7 +29,8 @@ from serving.rest.predict_lane import PredictLane, WsgiLane
 from serving.rest.probes import probes_blueprint
 from serving.rest.v2 import v2_blueprint
 from serving.rundir import ReloadFlag
-from serving.store import ModelStore, Stores, as_stores
+from serving.store import ModelStore
+from serving.stores import Stores, as_stores
 
 
 def build_app(

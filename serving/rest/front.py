@@ -42,7 +42,8 @@ from serving.rest.dialects import error_answer
 from serving.rest.hooks import ABANDONED, READ_SECONDS, account, rule_of
 from serving.rest.limits import body_timeout_error, body_too_large_error, timeout_error
 from serving.rest.predict_lane import PredictLane, WSGIApp
-from serving.store import ModelStore, Stores, as_stores
+from serving.store import ModelStore
+from serving.stores import Stores, as_stores
 
 log = logging.getLogger("serving.rest.front")
 

@@ -18,7 +18,7 @@ from werkzeug.routing import Map
 from serving.metrics import UNMATCHED, Recorder, show_model
 from serving.request_log import log_request, request_id
 from serving.rest.answers import answer_headers
-from serving.store import Stores
+from serving.stores import Stores
 
 # Set in the environ of a request whose answer was given up on (a 504 already went out): its
 # late answer is neither logged nor counted again.

@@ -35,7 +35,7 @@ from serving.model.loaded import LoadedModel
 from serving.rest.hooks import READ_SECONDS
 from serving.rest.probes import serving_model
 from serving.rest.requests import CSV_TYPE, requested_alias
-from serving.store import Stores
+from serving.stores import Stores
 
 log = logging.getLogger("serving.rest.invocations")
 

@@ -24,7 +24,7 @@ from flask import Blueprint, Response
 from serving.config import Settings
 from serving.contract import Column, InputSpec
 from serving.rest.errors import json_response
-from serving.store import Stores
+from serving.stores import Stores
 
 STATIC = Path(__file__).with_name("openapi.json")
 

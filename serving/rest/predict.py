@@ -20,7 +20,7 @@ from serving.rest.errors import json_response
 from serving.rest.hooks import READ_SECONDS
 from serving.rest.probes import serving_model
 from serving.rest.requests import flag, json_body, read_body, requested_alias
-from serving.store import Stores
+from serving.stores import Stores
 
 
 def predict_blueprint(stores: Stores, max_rows: int, recorder: Recorder) -> Blueprint:

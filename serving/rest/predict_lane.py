@@ -35,7 +35,7 @@ from serving.rest.answers import answer_headers, predict_answer
 from serving.rest.hooks import account
 from serving.rest.requests import PLAIN_JSON_HEADERS
 from serving.rest.v2 import INFER_RULE
-from serving.store import Stores
+from serving.stores import Stores
 from serving.v2.infer import infer, served_name
 
 PATH = "/predict"

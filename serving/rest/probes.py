@@ -21,7 +21,8 @@ from serving.errors import ApiError
 from serving.evidence.hook import current as evidence
 from serving.model.loaded import LoadedModel
 from serving.rest.errors import json_response
-from serving.store import ModelNotReady, ModelStore, Stores
+from serving.store import ModelNotReady, ModelStore
+from serving.stores import Stores
 
 
 def serving_model(store: ModelStore) -> LoadedModel:

@@ -24,7 +24,7 @@ from serving.metrics import Recorder
 from serving.rest.errors import json_response
 from serving.rest.hooks import READ_SECONDS
 from serving.rest.requests import reads_as_json
-from serving.store import Stores
+from serving.stores import Stores
 from serving.v2.answers import server_metadata
 from serving.v2.infer import infer, metadata, pick_store, ready_model
 from serving.v2.tensors import bad

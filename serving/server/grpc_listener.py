@@ -20,7 +20,7 @@ import grpc
 
 from serving.config import Settings
 from serving.metrics import Recorder
-from serving.store import Stores
+from serving.stores import Stores
 from serving.v2.grpc_service import InferenceService, add_to_server
 
 log = logging.getLogger("serving.server.grpc_listener")

@@ -23,7 +23,7 @@ from serving.rest.asgi import Asgi
 from serving.rest.front import Front
 from serving.rest.rsgi import Rsgi
 from serving.rundir import AGENT_ENV, RUN_DIR_ENV, ReloadFlag
-from serving.store import Stores
+from serving.stores import Stores
 from serving.tempdirs import owned_temp_dir
 from serving.watcher import Watcher
 

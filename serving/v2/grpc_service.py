@@ -26,7 +26,7 @@ import numpy as np
 from serving.errors import ApiError
 from serving.metrics import Recorder, show_model
 from serving.request_log import log_request, request_id
-from serving.store import Stores
+from serving.stores import Stores
 from serving.v2.answers import OUTPUT_TYPES, server_metadata
 from serving.v2.infer import infer, metadata, pick_store, ready_model
 from serving.v2.proto import open_inference_pb2 as pb

@@ -14,7 +14,8 @@ from serving.contract import parse_batch, require_rows
 from serving.errors import ApiError
 from serving.evidence.hook import observe
 from serving.model.loaded import LoadedModel
-from serving.store import ModelNotReady, ModelStore, Stores
+from serving.store import ModelNotReady, ModelStore
+from serving.stores import Stores
 from serving.v2.answers import infer_answer, model_metadata
 from serving.v2.tensors import PROBABILITY, decode_inputs
 

@@ -12,7 +12,8 @@ from serving.config import Settings
 from serving.evidence import hook
 from serving.evidence.shadow import agreement
 from serving.rest.app import create_app
-from serving.store import ModelStore, Stores
+from serving.store import ModelStore
+from serving.stores import Stores
 from tests.e2e.evidence import total
 
 ROWS = [{"Pclass": 3, "Sex": "male"}, {"Pclass": 1, "Sex": "female", "Age": 30.0}]

@@ -21,7 +21,7 @@ import pytest
 from serving.config import Settings
 from serving.metrics import Recorder
 from serving.server.grpc_listener import start_grpc
-from serving.store import Stores
+from serving.stores import Stores
 from serving.v2.grpc_service import Client, InferenceService, add_to_server
 from serving.v2.proto import open_inference_pb2 as pb
 from training.config import REPO_ROOT
