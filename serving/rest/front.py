@@ -67,6 +67,10 @@ class BodyTooLarge(Exception):
     """An adapter read more than the limit."""
 
 
+class IncompleteBody(Exception):
+    """The body broke off: fewer bytes than its Content-Length, or a broken chunked encoding."""
+
+
 @dataclass
 class Request:
     """A request's head, as the adapters give it."""
@@ -208,6 +212,13 @@ class Front:
             return await self.watch.read(read, limit)
         except BodyTooLarge:
             raise body_too_large_error(limit) from None
+        except IncompleteBody:
+            raise ApiError(
+                "incomplete_body",
+                "the request body broke off before its end (fewer bytes than its Content-Length, "
+                "or a chunked body with a malformed chunk, no last chunk or trailers); "
+                "nothing was scored",
+            ) from None
 
     def _run_flask(self, environ: dict[str, Any]) -> tuple[int, Headers, bytes] | None:
         if environ.get(ABANDONED):  # answered 504 while it waited for a thread
