@@ -5,7 +5,8 @@ The HTTP server (Granian, serving.server) parses the request head in Rust, withi
 `--header-timeout`; the adapters (serving.rest.asgi, serving.rest.rsgi) hand the head here and
 a way to read the body. The body is awaited without holding a thread, within `--body-timeout`
 (408; one watchdog per worker cancels reads past their deadline, so a request pays no timer of
-its own) and `--max-body-bytes` (413, refused from Content-Length before a byte is read). A
+its own) and `--max-body-bytes` (413, refused from Content-Length before a byte is read); a
+compressed body (a Content-Encoding other than identity) is a 415, before a byte is read. A
 slow or stalled client therefore costs a coroutine, never a worker. Then:
 
 - POST /predict's common case, and V2 infer's (serving.rest.predict_lane), is answered on the
@@ -206,6 +207,14 @@ class Front:
         limit = self.settings.max_body_bytes
         if request.bad_length:
             raise ApiError("bad_request", "the Content-Length header is not a number")
+        encoding = (request.header("content-encoding") or "").strip()
+        if encoding.lower() not in ("", "identity"):
+            raise ApiError(
+                "unsupported_content_encoding",
+                f"the request body's Content-Encoding {encoding[:50]!r} is not supported; "
+                "send it uncompressed",
+                status=415,
+            )
         if request.content_length is not None and request.content_length > limit:
             raise body_too_large_error(limit)
         try:
