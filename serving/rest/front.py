@@ -6,8 +6,9 @@ The HTTP server (Granian, serving.server) parses the request head in Rust, withi
 a way to read the body. The body is awaited without holding a thread, within `--body-timeout`
 (408; one watchdog per worker cancels reads past their deadline, so a request pays no timer of
 its own) and `--max-body-bytes` (413, refused from Content-Length before a byte is read); a
-compressed body (a Content-Encoding other than identity) is a 415, before a byte is read. A
-slow or stalled client therefore costs a coroutine, never a worker. Then:
+compressed body (a Content-Encoding, or a Transfer-Encoding other than chunked) is a 415,
+before a byte is read. A slow or stalled client therefore costs a coroutine, never a worker.
+Then:
 
 - POST /predict's common case, and V2 infer's (serving.rest.predict_lane), is answered on the
   event loop when its body is small (one passenger costs a fraction of a millisecond), or in
@@ -207,14 +208,15 @@ class Front:
         limit = self.settings.max_body_bytes
         if request.bad_length:
             raise ApiError("bad_request", "the Content-Length header is not a number")
-        encoding = (request.header("content-encoding") or "").strip()
-        if encoding.lower() not in ("", "identity"):
-            raise ApiError(
-                "unsupported_content_encoding",
-                f"the request body's Content-Encoding {encoding[:50]!r} is not supported; "
-                "send it uncompressed",
-                status=415,
-            )
+        for header, taken in (("Content-Encoding", ""), ("Transfer-Encoding", "chunked")):
+            codings = (request.header(header.lower()) or "").lower().replace(" ", "").split(",")
+            if not set(codings) <= {"", "identity", taken}:
+                raise ApiError(
+                    f"unsupported_{header.lower().replace('-', '_')}",
+                    f"the request body's {header} {','.join(codings)[:50]!r} is not supported; "
+                    "send it uncompressed",
+                    status=415,
+                )
         if request.content_length is not None and request.content_length > limit:
             raise body_too_large_error(limit)
         try:

@@ -124,3 +124,12 @@ def test_a_compressed_body_is_a_415_naming_its_encoding(store, registered_model,
     assert encoding in answer.decode() and "Content-Encoding" in answer.decode()
     identity = {"Content-Type": "application/json", "Content-Encoding": "identity"}
     assert call(front, "POST", "/predict", [BODY], identity)[0] == 200
+
+
+def test_a_transfer_coding_other_than_chunked_is_a_415_naming_it(store, registered_model):
+    front = make_front(store, registered_model)
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "gzip, chunked"}
+    status, _, answer = call(front, "POST", "/predict", [BODY], headers)
+    assert status == 415 and "Transfer-Encoding" in answer.decode() and "gzip" in answer.decode()
+    chunked = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    assert call(front, "POST", "/predict", [BODY], chunked)[0] == 200
