@@ -9,6 +9,7 @@ refused with a message that names the flag and the variable, never an internal f
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -108,6 +109,10 @@ class Settings:
             problems.append(
                 f"{named('grpc_port')} must be in 1..65535 and not {named('port')} (0: off), "
                 f"got {self.grpc_port}"
+            )
+        if self.grpc_port and importlib.util.find_spec("grpc") is None:
+            problems.append(
+                f"{named('grpc_port')} needs grpcio, which is not installed (make setup)"
             )
         problems += self._alias_problems()
         problems += self._shadow_problems()

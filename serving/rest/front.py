@@ -5,8 +5,10 @@ The HTTP server (Granian, serving.server) parses the request head in Rust, withi
 `--header-timeout`; the adapters (serving.rest.asgi, serving.rest.rsgi) hand the head here and
 a way to read the body. The body is awaited without holding a thread, within `--body-timeout`
 (408; one watchdog per worker cancels reads past their deadline, so a request pays no timer of
-its own) and `--max-body-bytes` (413, refused from Content-Length before a byte is read). A
-slow or stalled client therefore costs a coroutine, never a worker. Then:
+its own) and `--max-body-bytes` (413, refused from Content-Length before a byte is read); a
+compressed body (a Content-Encoding, or a Transfer-Encoding other than chunked) is a 415,
+before a byte is read. A slow or stalled client therefore costs a coroutine, never a worker.
+Then:
 
 - POST /predict's common case, and V2 infer's (serving.rest.predict_lane), is answered on the
   event loop when its body is small (one passenger costs a fraction of a millisecond), or in
@@ -66,6 +68,10 @@ class Disconnected(Exception):
 
 class BodyTooLarge(Exception):
     """An adapter read more than the limit."""
+
+
+class IncompleteBody(Exception):
+    """The body broke off: fewer bytes than its Content-Length, or a broken chunked encoding."""
 
 
 @dataclass
@@ -203,12 +209,28 @@ class Front:
         limit = self.settings.max_body_bytes
         if request.bad_length:
             raise ApiError("bad_request", "the Content-Length header is not a number")
+        for header, taken in (("Content-Encoding", ""), ("Transfer-Encoding", "chunked")):
+            codings = (request.header(header.lower()) or "").lower().replace(" ", "").split(",")
+            if not set(codings) <= {"", "identity", taken}:
+                raise ApiError(
+                    f"unsupported_{header.lower().replace('-', '_')}",
+                    f"the request body's {header} {','.join(codings)[:50]!r} is not supported; "
+                    "send it uncompressed",
+                    status=415,
+                )
         if request.content_length is not None and request.content_length > limit:
             raise body_too_large_error(limit)
         try:
             return await self.watch.read(read, limit)
         except BodyTooLarge:
             raise body_too_large_error(limit) from None
+        except IncompleteBody:
+            raise ApiError(
+                "incomplete_body",
+                "the request body broke off before its end (fewer bytes than its Content-Length, "
+                "or a chunked body with a malformed chunk, no last chunk or trailers); "
+                "nothing was scored",
+            ) from None
 
     def _run_flask(self, environ: dict[str, Any]) -> tuple[int, Headers, bytes] | None:
         if environ.get(ABANDONED):  # answered 504 while it waited for a thread

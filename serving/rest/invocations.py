@@ -207,14 +207,19 @@ def as_frame(data: Any) -> Any:
     """MLflow's parsed input as a DataFrame, whatever the request's format: `dataframe_*` and CSV
     parse to one already; `inputs` and `instances` to a dict of column arrays or a list of
     records, which MLflow's schema enforcement turns into the same DataFrame for a column
-    signature. Anything else (a tensor) is left as it is."""
+    signature. Columns of different lengths are left as they are too, for MLflow's schema
+    enforcement to refuse (a frame would pad the short ones with nulls). Anything else (a
+    tensor) is left as it is."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
         return data
     try:
         if isinstance(data, dict):
-            return pd.DataFrame({k: pd.Series(np.asarray(v).ravel()) for k, v in data.items()})
+            columns = {k: np.asarray(v).ravel() for k, v in data.items()}
+            if len({len(column) for column in columns.values()}) > 1:
+                return data
+            return pd.DataFrame({k: pd.Series(column) for k, column in columns.items()})
         if isinstance(data, list) and all(isinstance(r, dict) for r in data):
             return pd.DataFrame(data)
     except (ValueError, TypeError):

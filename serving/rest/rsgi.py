@@ -2,14 +2,18 @@
 
 RSGI hands over the request head as an object and takes the answer in one call, which costs
 less per request than ASGI's message dicts (measured in `make bench`). A body of known length
-is read in one await; a chunked one chunk by chunk, within the byte limit.
+is read in one await; a chunked one chunk by chunk, within the byte limit. A body that breaks off
+is an IncompleteBody, never a shorter request: one that ends before its Content-Length (the
+transport closes), or a chunked one whose encoding fails or that ends without its last chunk.
+Granian gives such a failure as an empty chunk, as it gives the end (and trailers, which are
+refused with it: they cannot be told apart).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from serving.rest.front import BodyTooLarge, Disconnected, Front, Request
+from serving.rest.front import BodyTooLarge, Front, IncompleteBody, Request
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -69,17 +73,20 @@ class Rsgi:
             try:
                 if not chunked:
                     return await proto()  # at most Content-Length bytes, checked by the front
-                chunks, size = [], 0
+                chunks, size, ended = [], 0, False
                 async for chunk in proto:
+                    if ended:  # Granian's stream ends with one empty chunk; more: it broke off
+                        raise IncompleteBody
+                    ended = not chunk
                     size += len(chunk)
                     if size > limit:
                         raise BodyTooLarge
                     chunks.append(chunk)
                 return b"".join(chunks)
-            except (BodyTooLarge, TimeoutError):
+            except (BodyTooLarge, IncompleteBody, TimeoutError):
                 raise
-            except RuntimeError as exc:  # RSGIProtocolClosed: the client went away
-                raise Disconnected from exc
+            except RuntimeError as exc:  # RSGIProtocolClosed: the body ended before its length
+                raise IncompleteBody from exc
 
         reply = await self.front.respond(request, read)
         if reply is None:

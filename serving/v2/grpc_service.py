@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from serving.errors import ApiError
 from serving.metrics import Recorder, show_model
@@ -65,16 +66,32 @@ METHODS = {  # each RPC's request and answer messages
 
 
 def add_to_server(service: InferenceService, server: grpc.Server) -> None:
-    """Serve `service`'s RPCs on `server` as `inference.GRPCInferenceService`."""
+    """Serve `service`'s RPCs on `server` as `inference.GRPCInferenceService`. Each handler gets
+    the request's bytes and decodes them itself (`decoding`), so that bytes which are no such
+    message are the client's error, not grpcio's INTERNAL."""
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
-            getattr(service, name),
-            request_deserializer=request.FromString,
-            response_serializer=answer.SerializeToString,
+            decoding(service, name, request), response_serializer=answer.SerializeToString
         )
         for name, (request, answer) in METHODS.items()
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+
+def decoding(service: InferenceService, method: str, message: Any) -> Callable[[bytes, Any], Any]:
+    """`service.<method>` on the request decoded from its bytes; bytes that are no `message` are
+    an INVALID_ARGUMENT that says so (with the call's log line and metrics)."""
+    handle = getattr(service, method)
+
+    def call(raw: bytes, context: Any) -> Any:
+        try:
+            request = message.FromString(raw)
+        except DecodeError:
+            return service.refuse(method, context, f"the request is not a valid {method} message "
+                                  f"({message.DESCRIPTOR.name})")  # fmt: skip
+        return handle(request, context)
+
+    return call
 
 
 class Client:
@@ -207,6 +224,14 @@ class InferenceService:
             return response
 
         return self._call("ModelInfer", context, answer, rows)
+
+    def refuse(self, method: str, context: Any, message: str) -> Any:
+        """Abort the call with INVALID_ARGUMENT and `message`, logged and counted as a 400."""
+
+        def refused() -> Any:
+            raise ApiError("invalid_grpc_message", message)
+
+        return self._call(method, context, refused)
 
     def _call(
         self, method: str, context: Any, answer: Callable[[], Reply], rows: list[int] | None = None

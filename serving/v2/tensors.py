@@ -34,6 +34,11 @@ RAW_DTYPES = {
     "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
 }  # fmt: skip
 DATATYPES = frozenset(RAW_DTYPES) | {"BYTES"}
+INT_BOUNDS = {  # the values each integer datatype holds (INT64's are the columns' own bounds)
+    name: (int(np.iinfo(code).min), int(np.iinfo(code).max))
+    for name, code in RAW_DTYPES.items()
+    if name.startswith(("INT", "UINT")) and name != "INT64"
+}
 BINARY_SIZE = "binary_data_size"
 
 
@@ -113,6 +118,8 @@ def decode_inputs(body: Any, spec: InputSpec, binary: bytes | memoryview = b"") 
             offset += size
         else:
             values = _json_values(tensor.get("data"), name)
+            if datatype in INT_BOUNDS:
+                _check_bounds(values, datatype, name)
         if len(values) != count:
             raise bad(f"input {name!r} holds {len(values)} values; its shape says {count}",
                       input=name)  # fmt: skip
@@ -202,6 +209,15 @@ def _json_values(data: Any, name: str) -> list[Any]:
             raise bad(f"input {name!r}: each row of its nested data holds one value", input=name)
         return [v[0] for v in data]
     return data
+
+
+def _check_bounds(values: list[Any], datatype: str, name: str) -> None:
+    """JSON integers outside their declared datatype's range are refused, not taken as sent."""
+    low, high = INT_BOUNDS[datatype]
+    for value in values:
+        if type(value) is int and not low <= value <= high:
+            raise bad(f"input {name!r}: {value} does not fit its datatype {datatype} "
+                      f"({low}..{high})", input=name)  # fmt: skip
 
 
 def _raw_values(raw: bytes | memoryview, datatype: str, name: str) -> list[Any]:

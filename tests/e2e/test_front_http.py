@@ -141,6 +141,43 @@ def test_a_body_over_the_byte_limit_is_refused_from_its_content_length(server):
     assert answer.status_code == 413 and "--max-body-bytes" in answer.json()["error"]["message"]
 
 
+ONE = json.dumps([{"Pclass": 1, "Sex": "female"}]).encode()  # valid JSON alone
+
+
+def cut_short(server, raw: bytes, close: bool) -> tuple[bytes, dict]:
+    """Send `raw`, then (if `close`) end the sending side; (status line, JSON error) back."""
+    with socket.create_connection(address(server), timeout=TIMEOUT + 10) as sock:
+        sock.sendall(raw)
+        if close:
+            sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    status, _, rest = received.partition(b"\r\n")
+    return status, json.loads(rest.split(b"\r\n\r\n", 1)[1])["error"]
+
+
+@pytest.mark.parametrize(
+    ("rest", "close"),
+    [(b"zz\r\nmore rows\r\n0\r\n\r\n", False), (b"", True), (b"XX0\r\n\r\n", False)],
+    ids=["bad chunk size", "end of stream", "bad chunk end"],
+)
+def test_a_chunked_body_that_breaks_off_is_a_400_not_a_shorter_request(server, rest, close):
+    head = b"POST /predict HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    good = b"%x\r\n%s" % (len(ONE), ONE) + (b"" if rest.startswith(b"XX") else b"\r\n")
+    status, error = cut_short(server, head + good + rest, close)
+    assert status.startswith(b"HTTP/1.1 400") and error["code"] == "incomplete_body", error
+
+
+def test_a_body_shorter_than_its_content_length_is_a_json_400(server):
+    raw = post(ONE).replace(
+        b"Content-Length: %d" % len(ONE), b"Content-Length: %d" % (len(ONE) + 50)
+    )
+    status, error = cut_short(server, raw, close=True)
+    assert status.startswith(b"HTTP/1.1 400") and error["code"] == "incomplete_body", error
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200
+
+
 def latencies(url: str, count: int) -> list[float]:
     session, seen = requests.Session(), []
     for _ in range(count):

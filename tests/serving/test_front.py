@@ -5,6 +5,7 @@ the event loop and in the pool with the same answer as Flask, and the 504 past t
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 
 import pytest
@@ -108,3 +109,27 @@ def test_a_content_length_that_is_no_number_is_a_400(store, registered_model, le
     front = make_front(store, registered_model)
     status, _, body = call(front, "POST", "/predict", [BODY], {"Content-Length": length})
     assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize(
+    ("path", "encoding"),
+    [("/predict", "gzip"), ("/invocations", "deflate"), ("/v2/models/titanic/infer", "br")],
+)
+def test_a_compressed_body_is_a_415_naming_its_encoding(store, registered_model, path, encoding):
+    front = make_front(store, registered_model)
+    body = gzip.compress(BODY)
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    status, _, answer = call(front, "POST", path, [body], headers)
+    assert status == 415, answer
+    assert encoding in answer.decode() and "Content-Encoding" in answer.decode()
+    identity = {"Content-Type": "application/json", "Content-Encoding": "identity"}
+    assert call(front, "POST", "/predict", [BODY], identity)[0] == 200
+
+
+def test_a_transfer_coding_other_than_chunked_is_a_415_naming_it(store, registered_model):
+    front = make_front(store, registered_model)
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "gzip, chunked"}
+    status, _, answer = call(front, "POST", "/predict", [BODY], headers)
+    assert status == 415 and "Transfer-Encoding" in answer.decode() and "gzip" in answer.decode()
+    chunked = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    assert call(front, "POST", "/predict", [BODY], chunked)[0] == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from serving.config import REPO_ROOT, Settings, parse_settings
@@ -62,3 +64,11 @@ def test_bad_values_are_refused(env):
         Settings.from_env(env)
     with pytest.raises(SystemExit):
         parse_settings([], env)
+
+
+def test_a_grpc_port_without_grpcio_is_refused_in_one_line(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "grpc" else real(n))
+    with pytest.raises(ValueError, match="grpcio"):
+        Settings.from_env({"SERVING_GRPC_PORT": "5201"})
+    assert Settings.from_env({}).grpc_port == 0  # off: nothing needs it

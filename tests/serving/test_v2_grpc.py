@@ -44,15 +44,20 @@ def test_the_committed_stubs_are_what_the_proto_generates(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def stub(store):
+def channel(store):
     server = grpc.server(ThreadPoolExecutor(2))
     add_to_server(InferenceService(Stores([store]), Recorder(), max_rows=100), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield Client(channel)
+    yield channel
     channel.close()
     server.stop(0)
+
+
+@pytest.fixture(scope="module")
+def stub(channel):
+    return Client(channel)
 
 
 def one_row(**changes) -> pb.ModelInferRequest:
@@ -181,3 +186,13 @@ def test_a_call_past_max_concurrency_is_refused_at_once(store, monkeypatch):
         release.set()
         channel.close()
         server.stop(0)
+
+
+@pytest.mark.parametrize("method", ["ModelInfer", "ModelMetadata"])
+def test_bytes_that_are_no_message_are_invalid_argument_not_internal(channel, method, caplog):
+    call = channel.unary_unary(f"/inference.GRPCInferenceService/{method}")
+    with pytest.raises(grpc.RpcError) as error:
+        call(b"\xff\xff\xff\xff not a protobuf")
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid" in error.value.details() and method in error.value.details()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -110,6 +110,8 @@ def drop(name):
         (lambda i: i["Pclass"].update(data=[1, 7]), 400, "Pclass"),
         (drop("Pclass"), 400, "Pclass"),
         (lambda i: i["Age"].update(parameters={"content_type": "base64"}), 400, "Age"),
+        (lambda i: i["SibSp"].update(datatype="INT8", data=[300, 0]), 400, "SibSp"),
+        (lambda i: i["SibSp"].update(datatype="UINT64", data=[-1, 0]), 400, "SibSp"),
     ],
 )
 def test_bad_tensors_get_a_400_naming_the_column(client, metadata, raw_test, change, status,
