@@ -51,6 +51,7 @@ log = logging.getLogger("serving.rest.front")
 
 INLINE_BYTES = 16 * 1024  # a /predict body up to this size is answered on the event loop
 TIME_LIMITED = frozenset({"/predict", "/invocations"})
+CODINGS = (("Content-Encoding", ""), ("Transfer-Encoding", "chunked"))  # header, coding taken
 WATCH_TICK = 0.25  # seconds between the body watchdog's sweeps
 
 Headers = list[tuple[str, str]]
@@ -209,8 +210,11 @@ class Front:
         limit = self.settings.max_body_bytes
         if request.bad_length:
             raise ApiError("bad_request", "the Content-Length header is not a number")
-        for header, taken in (("Content-Encoding", ""), ("Transfer-Encoding", "chunked")):
-            codings = (request.header(header.lower()) or "").lower().replace(" ", "").split(",")
+        for header, taken in CODINGS:
+            value = request.header(header.lower())
+            if not value:  # the common case: no coding at all
+                continue
+            codings = value.lower().replace(" ", "").split(",")
             if not set(codings) <= {"", "identity", taken}:
                 raise ApiError(
                     f"unsupported_{header.lower().replace('-', '_')}",
