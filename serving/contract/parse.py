@@ -46,12 +46,11 @@ def _common_shape(body: dict[str, Any], spec: InputSpec, max_rows: int) -> Batch
         kind = type(cells)
         if kind is not dict and kind is not list:
             return None
+        extent = cells.keys() if kind is dict else len(cells)  # a set of keys, or a length
         if shape is None:
-            shape, keys = kind, (cells.keys() if kind is dict else len(cells))
-        elif kind is not shape:
+            shape, keys = kind, extent  # the union's order is the first column's
+        elif kind is not shape or extent != keys:
             return None
-        elif (cells.keys() if kind is dict else len(cells)) != keys:  # the same set of keys:
-            return None  # the union's order is the first column's
     if shape is None:
         return None
     index = list(keys) if shape is dict else [str(i) for i in range(keys)]  # type: ignore
