@@ -25,16 +25,19 @@ its p50 at one connection within V2_MARGIN); V2 gRPC's figures are shown beside 
 judged (its load comes from a Python client on the same cores: bench/grpc_load.py).
 With `--shadow` (bench/shadow.py), against itself without it: 90% of its rate and a p99 within
 +10% at 32 connections.
+
+The goals themselves: bench/peer_goals.py against the peers (`mlflow models serve` on either
+flavor, the batching peers), bench/own_goals.py of this server's own cases (the front's, the
+slow-client case's, V2's, the shadow's); bench/verdict.py judges a run by all of them. This
+module holds what they share: the thresholds, the `Goal` and the helpers that build one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
 from bench.fronts import CEILING, NOOP
-from bench.load import CASES, ServerResult
-from bench.slow import SlowClients
+from bench.load import ServerResult
 
 P50_MARGIN = 0.10  # the p50 at one connection may be this much above the reference's: wrk's noise
 P99_MS = 10.0  # the p99 at 32 connections, at most
@@ -60,321 +63,25 @@ class Goal:
     met: bool | None
 
 
-def _ratio(better: float, worse: float) -> float:
+def ratio(better: float, worse: float) -> float:
     """`better` / `worse`, infinite when `worse` is 0 (nothing to divide by)."""
     return better / worse if worse else float("inf")
 
 
-def _best(peers: list[ServerResult], case: str, attr: str, lowest: bool = False) -> float:
+def best(peers: list[ServerResult], case: str, attr: str, lowest: bool = False) -> float:
     """The best of the peers' `attr` in `case`: the highest, or the lowest if `lowest`."""
     values = [getattr(r.case(case), attr) for r in peers]
     return min(values) if lowest else max(values)
 
 
-def flavor_goals(fast: list[ServerResult], plain: list[ServerResult]) -> list[Goal]:
-    """`mlflow models serve` on the registered model's own flavor (the fast path, wherever it is
-    loaded) against the plain scikit-learn flavor: a one-row p50 of at most FAST_P50_MS at one
-    connection, and 10x the plain flavor's requests per second at 32 connections."""
-    one, many, _ = (c.name for c in CASES)
-    p50 = _best(fast, one, "p50_ms", lowest=True)
-    rate, plain_rate = _best(fast, many, "req_per_s"), _best(plain, many, "req_per_s")
-    peer = "mlflow models serve, plain sklearn flavor (best)"
-    return [
-        _goal("mlflow models serve, fast flavor: p50 ms, 1 row, 1 conn", "the limit", p50,
-              FAST_P50_MS, f"<= {FAST_P50_MS:g} ms", p50 <= FAST_P50_MS, lower=True),
-        _goal("mlflow models serve, fast flavor: req/s, 1 row, 32 conns", peer, rate,
-              plain_rate, ">= 10x", rate >= 10 * plain_rate, lower=False),
-    ]  # fmt: skip
-
-
-def goals(ours: ServerResult, mlflow: list[ServerResult]) -> list[Goal]:
-    """The issue's goals, each as a ratio against `mlflow models serve`'s best variant on the
-    plain scikit-learn flavor."""
-    one, many, big = (c.name for c in CASES)
-    peer = "mlflow models serve, plain sklearn flavor (best)"
-    mine32 = ours.case(many)
-    req32, p99 = _best(mlflow, many, "req_per_s"), _best(mlflow, many, "p99_ms", lowest=True)
-    rows, p50 = _best(mlflow, big, "rows_per_s"), _best(mlflow, one, "p50_ms", lowest=True)
-    rss_one_worker = mlflow[0].peak_rss_mib
-    cold = min(r.cold_start_s for r in mlflow)
-    return [
-        Goal(
-            "req/s, 1 row, 32 conns",
-            peer,
-            mine32.req_per_s,
-            req32,
-            mine32.req_per_s / req32,
-            ">= 20x, 0 errors",
-            mine32.req_per_s >= 20 * req32 and mine32.errors == 0,
-        ),
-        Goal(
-            "p99 ms, 1 row, 32 conns",
-            peer,
-            mine32.p99_ms,
-            p99,
-            p99 / mine32.p99_ms,
-            "<= 30 ms and 1/20",
-            mine32.p99_ms <= 30 and mine32.p99_ms * 20 <= p99,
-        ),
-        Goal(
-            "rows/s, 100 rows, 8 conns",
-            peer,
-            ours.case(big).rows_per_s,
-            rows,
-            ours.case(big).rows_per_s / rows,
-            ">= 10x",
-            ours.case(big).rows_per_s >= 10 * rows,
-        ),
-        Goal(
-            "p50 ms, 1 row, 1 conn",
-            peer,
-            ours.case(one).p50_ms,
-            p50,
-            p50 / ours.case(one).p50_ms,
-            "<= 1/5",
-            ours.case(one).p50_ms * 5 <= p50,
-        ),
-        Goal(
-            "cold start s",
-            peer,
-            ours.cold_start_s,
-            cold,
-            cold / ours.cold_start_s,
-            "no slower",
-            ours.cold_start_s <= cold,
-        ),
-        Goal(
-            "peak RSS MiB (all processes)",
-            mlflow[0].server,
-            ours.peak_rss_mib,
-            rss_one_worker,
-            rss_one_worker / ours.peak_rss_mib,
-            "no more",
-            ours.peak_rss_mib <= rss_one_worker,
-        ),
-        Goal(
-            "peak PSS MiB (all processes)",
-            mlflow[0].server,
-            ours.peak_pss_mib,
-            mlflow[0].peak_pss_mib,
-            mlflow[0].peak_pss_mib / ours.peak_pss_mib,
-            "no more",
-            ours.peak_pss_mib <= mlflow[0].peak_pss_mib,
-        ),
-    ]
-
-
-def ahead_of(ours: ServerResult, peer: ServerResult) -> list[Goal]:
-    """Ahead of a peer on the same flavor on every load case: more req/s and a lower p99 at 32
-    connections, more rows/s at 100 rows, a lower p50 at one connection."""
-    one, many, big = (c.name for c in CASES)
-    out = []
-    for name, case, attr, lower in (
-        ("req/s, 1 row, 32 conns", many, "req_per_s", False),
-        ("p99 ms, 1 row, 32 conns", many, "p99_ms", True),
-        ("rows/s, 100 rows, 8 conns", big, "rows_per_s", False),
-        ("p50 ms, 1 row, 1 conn", one, "p50_ms", True),
-    ):
-        mine, theirs = getattr(ours.case(case), attr), getattr(peer.case(case), attr)
-        out.append(
-            Goal(
-                name,
-                peer.server,
-                mine,
-                theirs,
-                theirs / mine if lower else mine / theirs,
-                "ahead",
-                mine < theirs if lower else mine > theirs,
-            )
-        )
-    return out
-
-
-def _goal(
+def goal(
     name: str, peer: str, ours: float, theirs: float, target: str, met: bool | None, lower: bool
 ) -> Goal:
     """A goal whose ratio is ours over theirs, or theirs over ours if `lower` is better."""
-    ratio = _ratio(theirs, ours) if lower else _ratio(ours, theirs)
-    return Goal(name, peer, ours, theirs, ratio, target, met)
-
-
-def front_goals(
-    ours: ServerResult, reference: ServerResult, ceiling: ServerResult | None
-) -> list[Goal]:
-    """The front's goals against the gunicorn front, and the share of the no-op ceiling."""
-    one, many, big = (c.name for c in CASES)
-    peer = reference.server
-    mine32, theirs32 = ours.case(many), reference.case(many)
-    rows, their_rows = ours.case(big).rows_per_s, reference.case(big).rows_per_s
-    p50, their_p50 = ours.case(one).p50_ms, reference.case(one).p50_ms
-    out = [
-        _goal(
-            "req/s, 1 row, 32 conns",
-            peer,
-            mine32.req_per_s,
-            theirs32.req_per_s,
-            ">= 3x, 0 errors",
-            mine32.req_per_s >= 3 * theirs32.req_per_s and mine32.errors == 0,
-            lower=False,
-        ),
-        _goal(
-            "p99 ms, 1 row, 32 conns",
-            peer,
-            mine32.p99_ms,
-            theirs32.p99_ms,
-            f"<= {P99_MS:g} ms",
-            mine32.p99_ms <= P99_MS,
-            lower=True,
-        ),
-        _goal(
-            "rows/s, 100 rows, 8 conns",
-            peer,
-            rows,
-            their_rows,
-            ">= 2x",
-            rows >= 2 * their_rows,
-            lower=False,
-        ),
-        _goal(
-            "p50 ms, 1 row, 1 conn",
-            peer,
-            p50,
-            their_p50,
-            f"no worse (+{P50_MARGIN:.0%} for noise)",
-            p50 <= their_p50 * (1 + P50_MARGIN),
-            lower=True,
-        ),
-    ]
-    for name, attr, target in (
-        ("cold start s", "cold_start_s", "no slower"),
-        ("peak RSS MiB (all processes)", "peak_rss_mib", "no more"),
-        ("peak PSS MiB (all processes)", "peak_pss_mib", "no more"),
-    ):
-        mine, theirs = getattr(ours, attr), getattr(reference, attr)
-        out.append(_goal(name, peer, mine, theirs, target, mine <= theirs, lower=True))
-    if ceiling is not None:
-        share = "share of the no-op ceiling, req/s, 1 row, 32 conns"
-        top = ceiling.case(many).req_per_s
-        out.append(_goal(share, ceiling.server, mine32.req_per_s, top, "shown", None, lower=False))
-    return out
-
-
-def slow_goals(ours: SlowClients, reference: SlowClients | None) -> list[Goal]:
-    """With the stalled clients: ours at most SLOW_P99_MS at p99, no errors (wrk's or the
-    probe's), all of them open throughout; the gunicorn front's figures beside it, not judged."""
-    seen, held, probe = ours.measurement, ours.held, ours.probe
-    out = [
-        _goal(
-            f"p99 ms, {seen.case}",
-            f"the limit ({held.open_min:,} stalled open at the fewest)",
-            seen.p99_ms,
-            SLOW_P99_MS,
-            f"<= {SLOW_P99_MS:g} ms, 0 errors, {held.asked:,} open",
-            seen.p99_ms <= SLOW_P99_MS
-            and seen.errors == 0
-            and probe.answered == probe.sent
-            and held.open_min >= held.asked,
-            lower=True,
-        )
-    ]
-    if reference is not None:
-        theirs, probed = reference.measurement, reference.probe
-        peer = (
-            f"{reference.server} ({theirs.errors:,} wrk errors; probe: {probed.answered} of "
-            f"{probed.sent} answered, {probed.timeouts} timeouts)"
-        )
-        out.append(
-            _goal(
-                f"req/s, {seen.case}",
-                peer,
-                seen.req_per_s,
-                theirs.req_per_s,
-                "shown (the gunicorn front is expected to fail)",
-                None,
-                lower=False,
-            )
-        )
-    return out
-
-
-def v2_goals(ours: ServerResult, v2: list[ServerResult]) -> list[Goal]:
-    """Each V2 endpoint's one-row figures against this server's /predict measured in turn on
-    the same process (kind "ours-v2-baseline"; else `ours`): judged for REST (no more cost,
-    within V2_MARGIN, no errors), shown for gRPC."""
-    one, many, _ = (c.name for c in CASES)
-    ours = next((r for r in v2 if r.kind == "ours-v2-baseline"), ours)
-    peer = ours.server
-    out = []
-    for result in (r for r in v2 if r.kind != "ours-v2-baseline"):
-        judged = result.kind == "ours-v2-rest"
-        protocol = "V2 REST" if judged else "V2 gRPC"
-        rate, p50 = result.case(many), result.case(one).p50_ms
-        mine_rate, mine_p50 = ours.case(many).req_per_s, ours.case(one).p50_ms
-        out += [
-            _goal(f"{protocol}: req/s, 1 row, 32 conns", peer, rate.req_per_s, mine_rate,
-                  f">= {1 - V2_MARGIN:.0%} of /predict, 0 errors" if judged else "shown",
-                  rate.req_per_s >= (1 - V2_MARGIN) * mine_rate and rate.errors == 0
-                  if judged else None, lower=False),
-            _goal(f"{protocol}: p50 ms, 1 row, 1 conn", peer, p50, mine_p50,
-                  f"no worse (+{V2_MARGIN:.0%} for noise)" if judged else "shown",
-                  p50 <= mine_p50 * (1 + V2_MARGIN) if judged else None, lower=True),
-        ]  # fmt: skip
-    return out
-
-
-def shadow_goals(ours: ServerResult, shadowed: ServerResult) -> list[Goal]:
-    """This server with `--shadow` (bench/shadow.py) against itself without, one row at 32
-    connections in the same run: SHADOW_RATE of the rate, a p99 within SHADOW_P99, no errors."""
-    many = CASES[1].name
-    mine, theirs = shadowed.case(many), ours.case(many)
-    return [
-        _goal("with --shadow: req/s, 1 row, 32 conns", ours.server, mine.req_per_s,
-              theirs.req_per_s, f">= {SHADOW_RATE:.0%}, 0 errors",
-              mine.req_per_s >= SHADOW_RATE * theirs.req_per_s and mine.errors == 0,
-              lower=False),
-        _goal("with --shadow: p99 ms, 1 row, 32 conns", ours.server, mine.p99_ms, theirs.p99_ms,
-              f"<= +{SHADOW_P99:.0%}", mine.p99_ms <= theirs.p99_ms * (1 + SHADOW_P99),
-              lower=True),
-    ]  # fmt: skip
+    over = ratio(theirs, ours) if lower else ratio(ours, theirs)
+    return Goal(name, peer, ours, theirs, over, target, met)
 
 
 def ceiling_of(results: list[ServerResult]) -> ServerResult | None:
     """The stack's ceiling among `results`: the no-op app on Granian RSGI, if it ran."""
     return next((r for r in results if r.front == CEILING and r.app == NOOP), None)
-
-
-def judge(
-    results: list[ServerResult], peers: Collection[str], slow: Collection[SlowClients] = ()
-) -> list[Goal]:
-    """Every goal of a run whose first result is this server's: `front_goals` against the
-    gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
-    `mlflow-plain` results and `flavor_goals` of the `mlflow` ones, then `ahead_of` each
-    `mlflow` result and each result whose kind is one of `peers`, `v2_goals` of this server's V2
-    endpoints, and `shadow_goals` if this server ran with `--shadow` too (kind "shadow")."""
-    ours, *others = results
-    targets = []
-    reference = next((r for r in others if r.kind == "reference"), None)
-    if reference is not None:
-        targets += front_goals(ours, reference, ceiling_of(results))
-    shadowed = next((r for r in others if r.kind == "shadow"), None)
-    if shadowed is not None:
-        targets += shadow_goals(ours, shadowed)
-    mine = next((s for s in slow if s.kind == ours.kind), None)
-    if mine is not None:
-        targets += slow_goals(mine, next((s for s in slow if s.kind == "reference"), None))
-    plain = [r for r in others if r.kind == "mlflow-plain"]
-    fast = [r for r in others if r.kind == "mlflow"]
-    if plain:
-        targets += goals(ours, plain)
-    if plain and fast:
-        targets += flavor_goals(fast, plain)
-    for other in others:
-        if other.kind in peers or other.kind == "mlflow":
-            targets += ahead_of(ours, other)
-    targets += v2_goals(ours, [r for r in others if r.kind in V2_KINDS])
-    return targets
-
-
-def all_met(targets: Collection[Goal]) -> bool:
-    """Whether every judged goal is met (those shown, not judged, do not count)."""
-    return all(g.met is not False for g in targets)

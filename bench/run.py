@@ -11,10 +11,10 @@ version and drives each through the load cases of bench/load.py (and this server
 `--shadow` through the 32-connection one: bench/shadow.py), then this server's /predict,
 V2 REST and V2 gRPC in turn on one process (bench/protocols.py); runs the front matrix of
 bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
-this server and the gunicorn front; soaks this server; judges the goals of bench/goals.py and writes
-bench/report.py's report (Markdown, JSON and a PNG under bench/results/, the Markdown on stdout
-too). It exits 1 if a judged goal is missed, the soak fails or a server with a model answers the
-100-row request with other labels than ours.
+this server and the gunicorn front; soaks this server; judges the goals (bench/verdict.py) and
+writes bench/report.py's report (Markdown, JSON and a PNG under bench/results/, the Markdown on
+stdout too). It exits 1 if a judged goal is missed, the soak fails or a server with a model
+answers the 100-row request with other labels than ours.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from pathlib import Path
 import pandas as pd
 
 from bench.fronts import NOOP, matrix
-from bench.goals import all_met, judge
 from bench.load import CASES, FRONT_CASES, ServerResult, Soak, measure, soak
 from bench.protocols import measure_protocols
 from bench.report import write
@@ -39,6 +38,7 @@ from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, with_args
 from bench.shadow import bench_aliases, shadowed
 from bench.slow import SlowClients, slow_clients
 from bench.stall import ensure_fd_limit
+from bench.verdict import all_met, judge
 
 STALL_TIMEOUT = 60  # s: this server's header and body timeouts in the slow-client case
 

@@ -1,5 +1,5 @@
 """The shadow case: this server with `--shadow`, one row at 32 connections, beside the same server
-without it in the same run (bench/goals.py's `shadow_goals`: at least SHADOW_RATE of its rate,
+without it in the same run (bench/own_goals.py's `shadow_goals`: at least SHADOW_RATE of its rate,
 a p99 within SHADOW_P99 of its own).
 
 `--serve-aliases` and `--shadow` need aliases: the bench sets two of its own on the measured

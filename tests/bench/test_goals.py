@@ -1,5 +1,5 @@
-"""bench/goals.py: the front's goals against today's gunicorn server, the slow-client goals and
-what is shown without being judged, on made-up results."""
+"""bench/verdict.py with the goals it gathers: the front's goals against today's gunicorn server,
+the slow-client goals and what is shown without being judged, on made-up results."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import math
 import pytest
 
 from bench.fronts import CEILING, NOOP
-from bench.goals import P50_MARGIN, all_met, judge
+from bench.goals import P50_MARGIN
 from bench.load import BIG, MANY, ONE, V2_CASES
+from bench.verdict import all_met, judge
 from tests.bench.figures import measured, result, slow
 
 NOOP_CEILING = {"front": CEILING, "app": NOOP}

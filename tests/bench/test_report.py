@@ -8,10 +8,11 @@ import json
 import pandas as pd
 
 from bench.fronts import FRONTS, MODEL, NOOP
-from bench.goals import ahead_of, judge
 from bench.load import FRONT_CASES, V2_CASES
+from bench.peer_goals import ahead_of
 from bench.report import markdown, write
 from bench.servers import records_body, v2_body
+from bench.verdict import judge
 from tests.bench.figures import result, slow
 
 

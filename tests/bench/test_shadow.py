@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench.goals import SHADOW_P99, SHADOW_RATE, judge
+from bench.goals import SHADOW_P99, SHADOW_RATE
 from bench.load import MANY
 from bench.servers import servers
 from bench.shadow import LIVE, SHADOW, shadowed
+from bench.verdict import judge
 from serving.config import parse_settings
 from tests.bench.figures import measured, result
 

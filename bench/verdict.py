@@ -1,0 +1,54 @@
+"""The verdict of a run: every goal it measured, judged, and whether all the judged ones are met.
+
+`judge` picks from a run's results what each goal needs (the gunicorn front, the `mlflow` and
+`mlflow-plain` results, the batching peers, the V2 and shadow runs, the slow-client case) and
+gathers the goals of bench/own_goals.py and bench/peer_goals.py; `all_met` is what bench/run.py
+exits by. The thresholds are bench/goals.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bench.goals import V2_KINDS, Goal, ceiling_of
+from bench.load import ServerResult
+from bench.own_goals import front_goals, shadow_goals, slow_goals, v2_goals
+from bench.peer_goals import ahead_of, flavor_goals, goals
+from bench.slow import SlowClients
+
+
+def judge(
+    results: list[ServerResult], peers: Collection[str], slow: Collection[SlowClients] = ()
+) -> list[Goal]:
+    """Every goal of a run whose first result is this server's: `front_goals` against the
+    gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
+    `mlflow-plain` results and `flavor_goals` of the `mlflow` ones, then `ahead_of` each
+    `mlflow` result and each result whose kind is one of `peers`, `v2_goals` of this server's V2
+    endpoints, and `shadow_goals` if this server ran with `--shadow` too (kind "shadow")."""
+    ours, *others = results
+    targets = []
+    reference = next((r for r in others if r.kind == "reference"), None)
+    if reference is not None:
+        targets += front_goals(ours, reference, ceiling_of(results))
+    shadowed = next((r for r in others if r.kind == "shadow"), None)
+    if shadowed is not None:
+        targets += shadow_goals(ours, shadowed)
+    mine = next((s for s in slow if s.kind == ours.kind), None)
+    if mine is not None:
+        targets += slow_goals(mine, next((s for s in slow if s.kind == "reference"), None))
+    plain = [r for r in others if r.kind == "mlflow-plain"]
+    fast = [r for r in others if r.kind == "mlflow"]
+    if plain:
+        targets += goals(ours, plain)
+    if plain and fast:
+        targets += flavor_goals(fast, plain)
+    for other in others:
+        if other.kind in peers or other.kind == "mlflow":
+            targets += ahead_of(ours, other)
+    targets += v2_goals(ours, [r for r in others if r.kind in V2_KINDS])
+    return targets
+
+
+def all_met(targets: Collection[Goal]) -> bool:
+    """Whether every judged goal is met (those shown, not judged, do not count)."""
+    return all(g.met is not False for g in targets)
