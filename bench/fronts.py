@@ -19,9 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.servers import BIN, Server, listen, prediction
+from bench.servers import BIN, MODEL, NOOP, Server, listen, prediction
 
-NOOP, MODEL = "no-op", "model"
 CEILING = "Granian RSGI"  # with the no-op app: the stack's ceiling
 
 TARGETS = {

@@ -15,20 +15,35 @@ from bench.goals import FAST_P50_MS, Goal, best, goal
 from bench.load import CASES, ServerResult
 
 
-def flavor_goals(fast: list[ServerResult], plain: list[ServerResult]) -> list[Goal]:
+def flavor_goals(
+    fast: list[ServerResult], plain: list[ServerResult], noop: ServerResult | None = None
+) -> list[Goal]:
     """`mlflow models serve` on the registered model's own flavor (the fast path, wherever it is
     loaded) against the plain scikit-learn flavor: a one-row p50 of at most FAST_P50_MS at one
-    connection, and 10x the plain flavor's requests per second at 32 connections."""
+    connection, and 10x the plain flavor's requests per second at 32 connections. Given `noop`
+    (`mlflow models serve` on a model that does nothing: bench/noop_pyfunc.py), shown beside
+    them: the fast flavor's share of that ceiling, and the ceiling against the 10x target (no
+    model can take MLflow's server past it)."""
     one, many, _ = (c.name for c in CASES)
     p50 = best(fast, one, "p50_ms", lowest=True)
     rate, plain_rate = best(fast, many, "req_per_s"), best(plain, many, "req_per_s")
     peer = "mlflow models serve, plain sklearn flavor (best)"
-    return [
+    out = [
         goal("mlflow models serve, fast flavor: p50 ms, 1 row, 1 conn", "the limit", p50,
               FAST_P50_MS, f"<= {FAST_P50_MS:g} ms", p50 <= FAST_P50_MS, lower=True),
         goal("mlflow models serve, fast flavor: req/s, 1 row, 32 conns", peer, rate,
               plain_rate, ">= 10x", rate >= 10 * plain_rate, lower=False),
     ]  # fmt: skip
+    if noop is not None:
+        ceiling = noop.case(many).req_per_s
+        out += [
+            goal("mlflow models serve, fast flavor: share of MLflow's no-op ceiling, req/s, "
+                 "1 row, 32 conns", noop.server, rate, ceiling, "shown", None, lower=False),
+            goal("MLflow's no-op ceiling against 10x the plain flavor, req/s, 1 row, 32 conns",
+                 f"10x {peer}", ceiling, 10 * plain_rate, "shown (below 1x: no model meets "
+                 "the 10x goal in mlflow models serve)", None, lower=False),
+        ]  # fmt: skip
+    return out
 
 
 def goals(ours: ServerResult, mlflow: list[ServerResult]) -> list[Goal]:

@@ -32,6 +32,7 @@ import pandas as pd
 
 from bench.fronts import NOOP, matrix
 from bench.load import CASES, FRONT_CASES, ServerResult, Soak, measure, soak
+from bench.noop_pyfunc import noop_copy
 from bench.protocols import measure_protocols
 from bench.report import write
 from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, with_args
@@ -150,13 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             baked = bake(pinned, env, work / "baked")
             plain = plain_flavor(pinned, env, work / "plain")
-            lineup = servers(pinned, args.workers, plain)
+            lineup = servers(pinned, args.workers, plain, noop_copy(plain, work / "noop"))
             for peer, make_server in PEERS.items():
                 if peer not in args.without:
                     lineup.append(make_server(Path(model_dir), work, os.cpu_count() or 1))
         for i, server in enumerate(lineup):
             print(f"bench: {server.name}", flush=True)
-            results.append(measure(server, env, bodies, args.seconds, work))
+            cases = CASES[:2] if server.kind == "mlflow-noop" else CASES  # one row: the ceiling
+            results.append(measure(server, env, bodies, args.seconds, work, cases))
             if i == 0 and not args.only_v2:  # with --shadow, next to it in time: 1 row, 32 conns
                 shadow = shadowed(server, name, args.workers)
                 print(f"bench: {shadow.name}", flush=True)

@@ -4,8 +4,8 @@ request body for a set of rows and how to read labels back from its answer.
 This server (`python -m serving`: Granian, RSGI, the model agent; also through its V2 REST
 endpoint, `v2_rest`, and V2 gRPC: bench/protocols.py), the gunicorn front it had
 before the front changed (bench/gunicorn_reference.py: gunicorn's master, the model agent and
-sync workers serving the same app on the same model), `mlflow models serve` (1 and 2 workers),
-and two peers
+sync workers serving the same app on the same model), `mlflow models serve` (1 and 2 workers;
+and on a model that does nothing, bench/noop_pyfunc.py: MLflow's own ceiling), and two peers
 with adaptive batching and one worker per core, each run from a venv of its own (.venv-mlserver,
 .venv-bentoml, pinned by bench/*.lock) on the version's downloaded model directory: MLServer 1.7
 (its MLflow runtime) and BentoML 1.4 (bench/bentoml_service.py). The front matrix (the HTTP
@@ -30,6 +30,9 @@ BIN = ROOT / ".venv" / "bin"
 PEER_BIN = {"mlserver": ROOT / ".venv-mlserver" / "bin", "bentoml": ROOT / ".venv-bentoml" / "bin"}
 
 
+NOOP, MODEL = "no-op", "model"  # what a server answers with: nothing (a ceiling), or the model
+
+
 def contract_body(frame: pd.DataFrame) -> bytes:
     """The article's /predict body: pandas column-oriented JSON with string row keys."""
     return frame.to_json(orient="columns").encode()
@@ -49,7 +52,7 @@ class Server:
     body: Callable[[pd.DataFrame], bytes] = contract_body
     env: Callable[[int], dict[str, str]] = lambda port: {}  # what the port needs, besides argv
     front: str = ""  # in the front matrix: the HTTP server and interface ("Granian RSGI")
-    app: str = ""  # in the front matrix: "no-op" or "model"
+    app: str = ""  # NOOP for a ceiling (the front matrix, MLflow's no-op); MODEL in the matrix
 
 
 def with_args(server: Server, *args: str) -> Server:
@@ -175,11 +178,17 @@ def bentoml(model_dir: Path, workdir: Path, workers: int) -> Server:
     )
 
 
+MLFLOW_KINDS = {"fast flavor": "mlflow", "plain sklearn flavor": "mlflow-plain",
+                "no-op model": "mlflow-noop"}  # fmt: skip
+
+
 def mlflow_serve(model: str, workers: int, flavor: str) -> Server:
-    """`mlflow models serve` on `model` (a URI or a model directory), in this venv."""
+    """`mlflow models serve` on `model` (a URI or a model directory), in this venv; `flavor` is
+    one of MLFLOW_KINDS."""
     return Server(
         name=f"mlflow models serve, {flavor} ({workers} worker{'s' if workers > 1 else ''})",
-        kind="mlflow" if flavor == "fast flavor" else "mlflow-plain",
+        kind=MLFLOW_KINDS[flavor],
+        app=NOOP if flavor == "no-op model" else "",
         command=venv_command(
             "mlflow", "models", "serve", "-m", model, "--env-manager", "local", workers=workers
         ),
@@ -190,12 +199,15 @@ def mlflow_serve(model: str, workers: int, flavor: str) -> Server:
     )
 
 
-def servers(model_uri: str, workers: int, plain_dir: Path | None = None) -> list[Server]:
+def servers(
+    model_uri: str, workers: int, plain_dir: Path | None = None, noop_dir: Path | None = None
+) -> list[Server]:
     """This server first (every other is compared with it), then the gunicorn front it had
     before (bench/gunicorn_reference.py), then `mlflow models serve` with 1 and 2 workers on the
     registered model's own flavor (the fast path) and, given `plain_dir` (a copy of the model
     whose pyfunc is the plain scikit-learn pipeline: `python -m training.flavor plain`), on
-    that; `workers` is ours and the reference's."""
+    that, and given `noop_dir` (a copy whose pyfunc does nothing: bench/noop_pyfunc.py), on
+    that with 2 workers; `workers` is ours and the reference's."""
     ours = Server(
         name=f"this server ({workers} workers)",
         kind="ours",
@@ -214,6 +226,8 @@ def servers(model_uri: str, workers: int, plain_dir: Path | None = None) -> list
     theirs = [mlflow_serve(model_uri, n, "fast flavor") for n in (1, 2)]
     if plain_dir is not None:
         theirs += [mlflow_serve(str(plain_dir), n, "plain sklearn flavor") for n in (1, 2)]
+    if noop_dir is not None:
+        theirs.append(mlflow_serve(str(noop_dir), 2, "no-op model"))
     return [ours, reference, *theirs]
 
 

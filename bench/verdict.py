@@ -40,8 +40,9 @@ def judge(
     fast = [r for r in others if r.kind == "mlflow"]
     if plain:
         targets += goals(ours, plain)
+    noop = next((r for r in others if r.kind == "mlflow-noop"), None)
     if plain and fast:
-        targets += flavor_goals(fast, plain)
+        targets += flavor_goals(fast, plain, noop)
     for other in others:
         if other.kind in peers or other.kind == "mlflow":
             targets += ahead_of(ours, other)

@@ -9,7 +9,7 @@ import pytest
 
 from bench.fronts import CEILING, NOOP
 from bench.goals import P50_MARGIN
-from bench.load import BIG, MANY, ONE, V2_CASES
+from bench.load import BIG, CASES, MANY, ONE, V2_CASES
 from bench.verdict import all_met, judge
 from tests.bench.figures import measured, result, slow
 
@@ -105,6 +105,21 @@ def test_the_fast_flavor_is_judged_against_the_plain_one_and_ours_against_both()
     assert goals["mlflow models serve, fast flavor: p50 ms, 1 row, 1 conn"].met
     ahead = [g for g in judge([mine, plain, fast], peers=()) if g.peer == "fast"]
     assert len(ahead) == 4 and all(g.met for g in ahead)
+
+
+def test_mlflows_no_op_ceiling_is_shown_beside_the_flavor_goals_and_not_judged():
+    mine = result("ours", 7000, 0.4, 8, kind="ours", peak_rss_mib=400, peak_pss_mib=300)
+    plain = result("plain", 120, 15, 600, kind="mlflow-plain", peak_rss_mib=500, peak_pss_mib=400)
+    fast = result("fast", 460, 3.0, 200, kind="mlflow", peak_rss_mib=500, peak_pss_mib=400)
+    noop = result("no-op", 640, 2.9, 180, kind="mlflow-noop", cases=CASES[:2], app=NOOP)
+    goals = {g.name: g for g in judge([mine, plain, fast, noop], peers=())}
+    assert not goals["mlflow models serve, fast flavor: req/s, 1 row, 32 conns"].met  # 460 < 1,200
+    share = goals["mlflow models serve, fast flavor: share of MLflow's no-op ceiling, req/s, "
+                  "1 row, 32 conns"]  # fmt: skip
+    assert share.met is None and share.ratio == pytest.approx(460 / 640)
+    bound = goals["MLflow's no-op ceiling against 10x the plain flavor, req/s, 1 row, 32 conns"]
+    assert bound.met is None and bound.ours == 640 and bound.baseline == 1200
+    assert all(g.met is None for g in goals.values() if g.peer == "no-op")  # not a peer to beat
 
 
 def test_v2_rest_is_judged_against_predict_on_the_same_process_and_grpc_is_shown():
