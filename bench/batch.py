@@ -21,7 +21,10 @@ sum over its process tree, sampled every 0.05 s, is given too (a standalone clus
 not in that tree). The ceiling is the bare ONNX Runtime call on pre-built inputs (the features of
 the same rows derived beforehand), 50,000-row batches, on both cores (two sessions of one thread
 side by side, or one session of two threads; on a loaded machine one core may do better, and then
-that is the ceiling). The server check scores a sample of rows
+that is the ceiling). The I/O-only rate is the input read by chunk and written back unchanged with
+the engine's own reader and writer (no typing, features or scoring): a bound on any job on that
+file, shown beside the ceiling share (below 80% of the ceiling, that goal cannot be met on that
+format whatever the features cost). The server check scores a sample of rows
 through the server's own path (the contract's parser on JSON records, then LoadedModel.predict) and
 compares it with the batch output, bit for bit. Goals (issue 18): Parquet >= 150,000 rows/s, CSV >=
 100,000 rows/s, >= 80% of the ceiling, peak RSS <= 600 MiB at the default chunk size, the server's
@@ -46,7 +49,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from bench.batch_ceiling import runtime_ceiling
+from bench.batch_ceiling import io_ceiling, runtime_ceiling
 from bench.batch_goals import goals
 from bench.batch_input import generate
 from bench.batch_job import run_batch
@@ -107,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         scorer = _scorer()
         result["scoring"] = scorer.path
         result["ceiling"] = runtime_ceiling(scorer, inputs["parquet"], 200_000, args.chunk_size)
+        result["io_only"] = {fmt: io_ceiling(path, fmt, work / f"io-only.{fmt}", args.chunk_size)
+                             for fmt, path in inputs.items()}  # fmt: skip
         runs = result["runs"]
         if "pandas" in cases:
             for fmt in ("parquet", "csv"):

@@ -1,8 +1,12 @@
-"""The batch benchmark's ceiling: the bare ONNX Runtime call on features built beforehand.
+"""The batch benchmark's ceilings: the bare ONNX Runtime call on features built beforehand, and
+reading and writing the file alone.
 
 `runtime_ceiling` derives the features of the first rows of the Parquet input with the scorer's
 columnar path, then times the fast path's session on them: one session of one thread, two such
 sessions side by side, and one session of two threads; the best of the three is the ceiling.
+`io_ceiling` reads a whole input by chunk and writes every chunk back out unchanged, with the batch
+engine's own reader and writer and no typing, features or scoring: no job on that file, whatever
+its model and features cost, can pass that rate.
 """
 
 from __future__ import annotations
@@ -56,3 +60,22 @@ def runtime_ceiling(scorer: Any, source: Path, rows: int, chunk_size: int) -> di
         # the ceiling: the best the runtime showed (on a loaded machine one core can win)
         "best": round(max(single, side_by_side, two_threads)),
     }
+
+
+def io_ceiling(source: Path, fmt: str, output: Path, chunk_size: int) -> dict[str, Any]:
+    """Rows/s of reading `source` (`fmt`: "csv" or "parquet") by chunk and writing each chunk to
+    `output` unchanged, through serving.batch.files."""
+    from serving.batch.files import OutputWriter, open_input, read_chunks
+
+    started = time.perf_counter()
+    source_file = open_input(source, fmt)
+    writer, rows = None, 0
+    for chunk in read_chunks(source_file, chunk_size):
+        if writer is None:
+            writer = OutputWriter(output, fmt, chunk.schema, {})
+        writer.write(chunk)
+        rows += chunk.num_rows
+    if writer is not None:
+        writer.commit()
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds)}
