@@ -50,7 +50,7 @@ def chart(results: list[ServerResult], path: Path, slow: Sequence[SlowClients] =
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    servers = [r for r in results if r.kind not in ("front", "shadow")]  # shadow: one case
+    servers = [r for r in results if r.kind not in ("front", "shadow", "shadow-reference")]
     fronts = {(r.front, r.app): r for r in results if r.kind == "front"}
     colors = {"ours": "#2a7", "ours-v2-baseline": "#2a7", "ours-v2-rest": "#5b9",
               "ours-v2-grpc": "#8cb", "reference": "#d83"}  # fmt: skip

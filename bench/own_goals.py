@@ -150,8 +150,9 @@ def v2_goals(ours: ServerResult, v2: list[ServerResult]) -> list[Goal]:
 
 
 def shadow_goals(ours: ServerResult, shadowed: ServerResult) -> list[Goal]:
-    """This server with `--shadow` (bench/shadow.py) against itself without, one row at 32
-    connections in the same run: SHADOW_RATE of the rate, a p99 within SHADOW_P99, no errors."""
+    """This server with `--shadow` (bench/shadow.py) against `ours`, the same server without
+    it, one row at 32 connections in the same run: SHADOW_RATE of the rate, a p99 within
+    SHADOW_P99, no errors."""
     many = CASES[1].name
     mine, theirs = shadowed.case(many), ours.case(many)
     return [

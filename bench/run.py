@@ -8,7 +8,8 @@ models serve`, MLServer and BentoML on one version.
 directory (`python -m serving.bake`, for the front matrix); starts every server of
 bench/servers.py (the gunicorn front among them: bench/gunicorn_reference.py) in turn on that
 version and drives each through the load cases of bench/load.py (and this server with
-`--shadow` through the 32-connection one: bench/shadow.py), then this server's /predict,
+`--shadow` through the 32-connection one, alternated with the same server without the flag:
+bench/shadow.py), then this server's /predict,
 V2 REST and V2 gRPC in turn on one process (bench/protocols.py); runs the front matrix of
 bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
 this server and the gunicorn front; soaks this server; judges the goals (bench/verdict.py) and
@@ -36,7 +37,7 @@ from bench.noop_pyfunc import noop_copy
 from bench.protocols import measure_protocols
 from bench.report import write
 from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, with_args
-from bench.shadow import bench_aliases, shadowed
+from bench.shadow import bench_aliases, shadowed, side_by_side
 from bench.slow import SlowClients, slow_clients
 from bench.stall import ensure_fd_limit
 from bench.verdict import all_met, judge
@@ -159,11 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {server.name}", flush=True)
             cases = CASES[:2] if server.kind == "mlflow-noop" else CASES  # one row: the ceiling
             results.append(measure(server, env, bodies, args.seconds, work, cases))
-            if i == 0 and not args.only_v2:  # with --shadow, next to it in time: 1 row, 32 conns
-                shadow = shadowed(server, name, args.workers)
-                print(f"bench: {shadow.name}", flush=True)
+            if i == 0 and not args.only_v2:  # with --shadow and without, side by side
+                pair = [shadowed(server, name, args.workers, shadow=s) for s in (False, True)]
+                print(f"bench: {pair[1].name}, beside the same without it", flush=True)
                 with bench_aliases(client, name, version):
-                    results.append(measure(shadow, env, bodies, args.seconds, work, [CASES[1]]))
+                    results += side_by_side(pair, env, bodies[1], args.front_seconds, work)
         print("bench: this server's /predict, V2 REST and V2 gRPC in turn", flush=True)
         results += measure_protocols(lineup[0], env, bodies, args.seconds, work)
         if args.only_v2:

@@ -21,18 +21,20 @@ def judge(
     results: list[ServerResult], peers: Collection[str], slow: Collection[SlowClients] = ()
 ) -> list[Goal]:
     """Every goal of a run whose first result is this server's: `front_goals` against the
-    gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
-    `mlflow-plain` results and `flavor_goals` of the `mlflow` ones, then `ahead_of` each
-    `mlflow` result and each result whose kind is one of `peers`, `v2_goals` of this server's V2
-    endpoints, and `shadow_goals` if this server ran with `--shadow` too (kind "shadow")."""
+        gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
+        `mlflow-plain` results and `flavor_goals` of the `mlflow` ones, then `ahead_of` each
+        `mlflow` result and each result whose kind is one of `peers`, `v2_goals` of this server's V2
+        endpoints, and `shadow_goals` if this server ran with `--shadow` too (kind "shadow"), against
+    the same server without the flag (kind "shadow-reference") when it ran beside it."""
     ours, *others = results
     targets = []
     reference = next((r for r in others if r.kind == "reference"), None)
     if reference is not None:
         targets += front_goals(ours, reference, ceiling_of(results))
     shadowed = next((r for r in others if r.kind == "shadow"), None)
-    if shadowed is not None:
-        targets += shadow_goals(ours, shadowed)
+    if shadowed is not None:  # against the same server without the flag, if it ran beside it
+        without = next((r for r in others if r.kind == "shadow-reference"), ours)
+        targets += shadow_goals(without, shadowed)
     mine = next((s for s in slow if s.kind == ours.kind), None)
     if mine is not None:
         targets += slow_goals(mine, next((s for s in slow if s.kind == "reference"), None))

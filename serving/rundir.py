@@ -2,7 +2,8 @@
 
 `python -m serving`'s master makes one private directory per server: the model agent's state and
 request files (serving.registry.protocol), the versions it stages, and the reload flag. Its path
-reaches the workers as RUN_DIR_ENV; AGENT_ENV says whether an agent stages for them. This module
+reaches the workers as RUN_DIR_ENV; AGENT_ENV says whether an agent stages for them, SCORER_ENV
+where the shadow scorer process listens (under --shadow). This module
 imports nothing heavy: the master, which loads no app, uses it.
 """
 
@@ -15,6 +16,7 @@ from serving.tempdirs import owned_temp_dir
 
 RUN_DIR_ENV = "SERVING_RUN_DIRECTORY"  # the master's run directory, for the workers
 AGENT_ENV = "SERVING_AGENT"  # "1" when a model agent stages versions for the workers
+SCORER_ENV = "SERVING_SHADOW_SCORER"  # the shadow scorer's socket, when one scores for them
 
 
 def run_directory() -> Path:

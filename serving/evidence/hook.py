@@ -5,7 +5,9 @@ the V2 endpoints call once they have an answer: it appends the request to a boun
 lock (a fraction of a microsecond) and returns. A daemon thread per worker takes that list once
 BATCH_SHARE of `--shadow-queue` rows wait, or ROUND seconds after its last round, whichever comes
 first: it bins the rows of each version into its drift window (serving.evidence.drift) and, under
-`--shadow ALIAS`, has the shadow version score them (serving.evidence.shadow). Rounds are few
+`--shadow ALIAS`, has the shadow version score them (serving.evidence.shadow): under `python -m
+serving`, in the shadow scorer process, to which it sends them (serving.evidence.relay: a
+worker's GIL then never waits for shadow work); in the worker itself otherwise. Rounds are few
 and large because each one takes the GIL from the request thread (an A/B at 32 connections:
 rounds every 50 ms cost about 12% of the one-row rate; rounds per batch, within the noise). A
 request whose rows would take the list past `--shadow-queue` rows is left out (counted under
@@ -20,6 +22,7 @@ before that, and with drift and shadow both off, `observe` returns at once. A pr
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -30,9 +33,11 @@ from serving import metrics
 from serving.config import Settings
 from serving.contract import parse_batch
 from serving.evidence import drift
+from serving.evidence.relay import Relay
 from serving.evidence.shadow import Item, Shadow, agreement
 from serving.model.loaded import LoadedModel
 from serving.model.profile import Profile, read_profile
+from serving.rundir import SCORER_ENV
 from serving.stores import Stores
 from serving.ticker import Ticker
 
@@ -55,12 +60,14 @@ class Evidence:
         queue_rows: int = 1000,
         workers: int = 1,
         thread: bool = True,  # False: no evidence thread; the caller runs `process` itself
+        relay: Relay | None = None,  # the shadow scorer process's; None: score here
     ) -> None:
         self.stores = stores
         self.window_size = window  # the drift window across the workers
         per_worker = -(-window // max(1, workers)) if window else 0
         self.windows = drift.Windows(per_worker) if per_worker else None
         self.shadow = Shadow(stores.by_alias(shadow)) if shadow else None
+        self.relay = relay if shadow else None
         self.queue_rows = queue_rows
         self.batch_rows = max(1, int(queue_rows * BATCH_SHARE))
         self._lock = threading.Lock()
@@ -72,12 +79,16 @@ class Evidence:
 
     @classmethod
     def from_settings(cls, settings: Settings, stores: Stores) -> Evidence:
+        """The worker's evidence; its shadow rows go to the scorer process if the master runs
+        one (SCORER_ENV names its socket)."""
+        scorer = os.environ.get(SCORER_ENV)
         return cls(
             stores,
             window=settings.drift_window,
             shadow=settings.shadow,
             queue_rows=settings.shadow_queue,
             workers=settings.workers,
+            relay=Relay(scorer) if scorer and settings.shadow else None,
         )
 
     @property
@@ -110,21 +121,32 @@ class Evidence:
 
     def process(self) -> None:
         """One round: take what is queued; bin it and score it in shadow a slice at a time,
-        pausing between slices; publish the drift."""
+        pausing between slices (or send the whole round's shadow rows to the scorer process at
+        its end); publish the drift."""
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0
+        to_send: list[Item] = []
         for number, part in enumerate(slices(pending, SLICE_ROWS)):
             if number and self._threaded:
                 # a slice holds the GIL for a fraction of a millisecond; the pause lets a
                 # request that waits for it run before the next one (a round of 500 rows held
                 # it ~4 ms in one go: +37% on the p99 of one-row requests under --shadow)
                 time.sleep(PAUSE)
-            self._process(part)
+            to_score = self._process(part)
+            if to_score and self.shadow is not None:
+                if self.relay is None:
+                    self.shadow.score(to_score)
+                else:
+                    to_send += to_score
+        if to_send and self.shadow is not None and self.relay is not None:
+            for version, rows, _ in self.relay.send(to_send):  # few datagrams: the kernel
+                self.shadow.dropped(version, len(rows))  # queues 10 by default
         if self.windows is not None:
             self.windows.forget(self.stores.versions())
             self.windows.publish()
 
-    def _process(self, pending: Sequence[Queued]) -> None:
+    def _process(self, pending: Sequence[Queued]) -> list[Item]:
+        """Bin a slice's rows for drift; return what the shadow is to score of them."""
         by_version: dict[str, tuple[Profile, list[dict[str, Any]]]] = {}
         to_score: list[Item] = []
         for model, rows, labels in pending:
@@ -138,11 +160,10 @@ class Evidence:
             profile = self.profile(model)
             if self.windows is not None and profile is not None and typed:
                 by_version.setdefault(version, (profile, []))[1].extend(typed)
-        if to_score and self.shadow is not None:
-            self.shadow.score(to_score)
         if self.windows is not None:
             for version, (profile, rows) in by_version.items():
                 self.windows.add(version, profile, rows)
+        return to_score
 
     # -- what /metrics, /drift and /version read -------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""The model agent's process (`python -m serving.registry.agent`), run and restarted by the
-server's master, and stopped with it."""
+"""The master's supervised children: the model agent's process (`python -m
+serving.registry.agent`), and the base the shadow scorer's shares (serving.server.shadow_scorer):
+each run and restarted by the server's master, and stopped with it."""
 
 from __future__ import annotations
 
@@ -21,11 +22,58 @@ log = logging.getLogger("serving.server.agent_process")
 STOPPED = frozenset({-signal.SIGTERM, -signal.SIGINT})
 
 
-class AgentProcess:
-    def __init__(self, settings: Settings, directory: Path):
-        self.settings, self.directory = settings, directory
+class Supervised:
+    """A child process of the master: `start` it, `supervise` it (restarted with a backoff if it
+    dies other than by SIGTERM or SIGINT), `stop` it."""
+
+    name = "a child process"
+
+    def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self._stopping = threading.Event()
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL)
+
+    def supervise(self) -> None:
+        """A master thread that restarts the process if it dies."""
+
+        def watch() -> None:
+            backoff = Backoff(1.0, 30.0)
+            while not self._stopping.wait(0.5):
+                process = self.process
+                if process is None or process.poll() is None:
+                    continue
+                if process.returncode in STOPPED:  # stopped on purpose (the server is stopping)
+                    return
+                delay = backoff.next()
+                log.warning("%s exited (%s); restarting in %.0f s",
+                            self.name, process.returncode, delay)  # fmt: skip
+                if not self._stopping.wait(delay):
+                    self.start()
+
+        threading.Thread(target=watch, name="supervisor", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+class AgentProcess(Supervised):
+    name = "the model agent"
+
+    def __init__(self, settings: Settings, directory: Path):
+        super().__init__()
+        self.settings, self.directory = settings, directory
 
     def command(self) -> list[str]:
         s = self.settings
@@ -41,35 +89,3 @@ class AgentProcess:
             "--log-level", s.log_level,
             "--parent", str(os.getpid()),
         ]  # fmt: skip
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL)
-
-    def supervise(self) -> None:
-        """A master thread that restarts the agent if it dies."""
-
-        def watch() -> None:
-            backoff = Backoff(1.0, 30.0)
-            while not self._stopping.wait(0.5):
-                process = self.process
-                if process is None or process.poll() is None:
-                    continue
-                if process.returncode in STOPPED:  # stopped on purpose (the server is stopping)
-                    return
-                delay = backoff.next()
-                log.warning("the model agent exited (%s); restarting in %.0f s",
-                            process.returncode, delay)  # fmt: skip
-                if not self._stopping.wait(delay):
-                    self.start()
-
-        threading.Thread(target=watch, name="agent-supervisor", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()

@@ -8,7 +8,9 @@ Three kinds of process, split by what they need:
   that imports MLflow; it resolves the alias and stages each version on local disk;
 - the workers (serving.server.worker): each builds the app and loads the staged version from
   disk (the ONNX fast path: no MLflow, no scikit-learn, no pandas), and follows what the agent
-  stages next.
+  stages next;
+- under `--shadow ALIAS`, the shadow scorer (serving.server.shadow_scorer, started and restarted
+  by the master): the shadow version scores the rows the workers answered there, off their GIL.
 
 A model directory given as the model URI (a baked image) needs no agent: the workers load it.
 A port already in use is reported at once, before anything starts.
@@ -31,9 +33,10 @@ from serving.config import Settings, parse_settings
 from serving.model.files import is_model_dir
 from serving.registry.staging import set_mlflow_http_defaults
 from serving.request_log import configure_logging
-from serving.rundir import AGENT_ENV, RUN_DIR_ENV, ReloadFlag, run_directory
-from serving.server.agent_process import AgentProcess
+from serving.rundir import AGENT_ENV, RUN_DIR_ENV, SCORER_ENV, ReloadFlag, run_directory
+from serving.server.agent_process import AgentProcess, Supervised
 from serving.server.granian import granian_server
+from serving.server.shadow_scorer import ScorerProcess
 
 log = logging.getLogger("serving.server.main")
 
@@ -85,19 +88,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     ReloadFlag.create(directory)
     os.environ.update(settings.as_env())  # what each worker's Settings.from_env reads
     os.environ[RUN_DIR_ENV] = str(directory)
-    agent = None
+    children: list[Supervised] = []
     if not is_model_dir(settings.model_uri):
         set_mlflow_http_defaults()  # inherited by the agent: a dead registry must not stall it
-        agent = AgentProcess(settings, directory)
-        agent.start()
+        children.append(AgentProcess(settings, directory))
         os.environ[AGENT_ENV] = "1"
+    if settings.shadow:
+        scorer = ScorerProcess(settings, directory)
+        children.append(scorer)
+        os.environ[SCORER_ENV] = str(scorer.socket)
+    for child in children:  # each with the environment the workers get
+        child.start()
     os.register_at_fork(after_in_child=_default_signals_in_child)
     server = granian_server(settings)
     stop = threading.Event()
     threading.Thread(target=watch_workers, args=(stop,), name="worker-watch", daemon=True).start()
-    if agent is not None:
-        server.on_startup(agent.supervise)
-        server.on_shutdown(agent.stop)
+    for child in children:
+        server.on_startup(child.supervise)
+        server.on_shutdown(child.stop)
     try:
         server.serve()
     finally:

@@ -164,3 +164,64 @@ def test_the_challenger_scores_every_row_in_shadow_and_never_changes_an_answer(
         (counts,) = shadow["counts"]
         assert counts["rows"] == ROWS and counts["agree"] == agree
         assert counts["agreement"] == pytest.approx(agree / ROWS)
+
+
+def scorer_pid(server) -> int:
+    """The shadow scorer's pid among the server's live processes."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            if "serving.server.shadow_scorer" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:  # gone, or a zombie not reaped yet
+            continue
+    (pid,) = found
+    return pid
+
+
+def test_the_challenger_scores_in_a_process_of_its_own_restarted_if_it_dies(
+    serve, two_versions, raw_test: pd.DataFrame
+):
+    import os
+    import signal
+
+    rows = records(raw_test)[:60]
+    champion, _ = own_predictions(two_versions, raw_test.drop(columns=["PassengerId"]).head(60))
+    pair = {"live_version": two_versions.champion, "shadow_version": two_versions.challenger}
+    flags = {"serve_aliases": "champion,challenger", "shadow": "challenger"}
+    with serve(two_versions.tracking_uri, workers=2, **flags) as server:
+        settle_challenger(server.url, rows[:1])
+        first = scorer_pid(server)
+        assert predict(server.url, rows[:20]) == champion[:20]
+        settle(server.url, lambda s: total(s, "serving_shadow_rows_total", **pair) == 20)
+
+        os.kill(first, signal.SIGKILL)  # the scorer dies: the live answers do not change
+        assert [predict(server.url, [row])[0] for row in rows[20:40]] == champion[20:40]
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the master starts another one
+            try:
+                second = scorer_pid(server)
+                break
+            except ValueError:
+                time.sleep(0.2)
+        assert second != first
+
+        sent = [40]  # rows answered by the champion so far
+
+        def ready(samples) -> bool:  # the new scorer scores what comes once it listens
+            predict(server.url, rows[40:41])
+            sent[0] += 1
+            return total(samples, "serving_shadow_rows_total", **pair) > 20
+
+        settle(server.url, ready, timeout=60)
+
+        def accounted(samples) -> float:
+            return sum(total(samples, f"serving_shadow_{kind}_total", **pair)
+                       for kind in ("rows", "dropped", "errors"))  # fmt: skip
+
+        samples = settle(server.url, lambda s: accounted(s) == sent[0])
+        assert accounted(samples) == sent[0]  # every row scored, or counted as not
+        assert total(samples, "serving_shadow_rows_total", **pair) > 20  # scored after it too
