@@ -1,6 +1,7 @@
 """The master's supervised children: the model agent's process (`python -m
-serving.registry.agent`), and the base the shadow scorer's shares (serving.server.shadow_scorer):
-each run and restarted by the server's master, and stopped with it."""
+serving.registry.agent`) and, under `--shadow`, the shadow scorer's (`python -m
+serving.server.shadow_scorer`): each run and restarted by the server's master, and stopped with
+it. The master imports this module only: neither child's own code."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 from pathlib import Path
 
 from serving.config import Settings
+from serving.evidence.relay import SOCKET_NAME
 from serving.registry.health import Backoff
 
 log = logging.getLogger("serving.server.agent_process")
@@ -89,3 +91,17 @@ class AgentProcess(Supervised):
             "--log-level", s.log_level,
             "--parent", str(os.getpid()),
         ]  # fmt: skip
+
+
+class ScorerProcess(Supervised):
+    """The shadow scorer: its socket in the run directory, and the command that starts it."""
+
+    name = "the shadow scorer"
+
+    def __init__(self, settings: Settings, directory: Path):
+        super().__init__()
+        self.settings, self.socket = settings, directory / SOCKET_NAME
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "serving.server.shadow_scorer",
+                "--socket", str(self.socket), "--parent", str(os.getpid())]  # fmt: skip

@@ -34,9 +34,8 @@ from serving.model.files import is_model_dir
 from serving.registry.staging import set_mlflow_http_defaults
 from serving.request_log import configure_logging
 from serving.rundir import AGENT_ENV, RUN_DIR_ENV, SCORER_ENV, ReloadFlag, run_directory
-from serving.server.agent_process import AgentProcess, Supervised
+from serving.server.agent_process import AgentProcess, ScorerProcess, Supervised
 from serving.server.granian import granian_server
-from serving.server.shadow_scorer import ScorerProcess
 
 log = logging.getLogger("serving.server.main")
 

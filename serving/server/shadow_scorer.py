@@ -1,6 +1,6 @@
 """The shadow scorer: the process that scores the workers' answered rows with the shadow version
 under `python -m serving --shadow ALIAS` (`python -m serving.server.shadow_scorer`, started and
-restarted by the master, stopped with it).
+restarted by the master, stopped with it: serving.server.agent_process's `ScorerProcess`).
 
 Scored in a worker, shadow work took that worker's GIL from the requests it serves; here it has an
 interpreter of its own. It loads the shadow alias's version as a worker does (what the model
@@ -22,17 +22,15 @@ import collections
 import logging
 import os
 import socket
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from serving.config import Settings
-from serving.evidence.relay import MAX_DATAGRAM, SOCKET_NAME, Item, decode, listen
+from serving.evidence.relay import MAX_DATAGRAM, Item, decode, listen
 from serving.evidence.shadow import Shadow
 from serving.request_log import configure_logging
 from serving.rundir import AGENT_ENV, RUN_DIR_ENV, ReloadFlag
-from serving.server.agent_process import Supervised
 from serving.stores import Stores
 from serving.watcher import Watcher
 
@@ -40,20 +38,6 @@ log = logging.getLogger("serving.server.shadow_scorer")
 
 NICENESS = 5  # added to the scorer's CPU niceness: the workers' requests come first
 PARENT_CHECK = 1.0  # seconds between two looks at whether the master is still there
-
-
-class ScorerProcess(Supervised):
-    """The master's handle on the scorer: its socket, and the command that starts it."""
-
-    name = "the shadow scorer"
-
-    def __init__(self, settings: Settings, directory: Path):
-        super().__init__()
-        self.settings, self.socket = settings, directory / SOCKET_NAME
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "serving.server.shadow_scorer",
-                "--socket", str(self.socket), "--parent", str(os.getpid())]  # fmt: skip
 
 
 class Inbox:
