@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 pair = [shadowed(server, name, args.workers, shadow=s) for s in (False, True)]
                 print(f"bench: {pair[1].name}, beside the same without it", flush=True)
                 with bench_aliases(client, name, version):
-                    results += side_by_side(pair, env, bodies[1], args.front_seconds, work)
+                    results += side_by_side(pair, env, bodies, args.front_seconds, work)
         print("bench: this server's /predict, V2 REST and V2 gRPC in turn", flush=True)
         results += measure_protocols(lineup[0], env, bodies, args.seconds, work)
         if args.only_v2:

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from bench.load import (
+    JSON,
     MANY,
     Measurement,
     MemorySampler,
@@ -83,23 +84,34 @@ def median(runs: list[Measurement]) -> Measurement:
 
 
 def side_by_side(
-    servers: list[Server], env: dict[str, str], frame: pd.DataFrame, seconds: int, workdir: Path
+    servers: list[Server],
+    env: dict[str, str],
+    bodies: dict[int, pd.DataFrame],
+    seconds: int,
+    workdir: Path,
 ) -> list[ServerResult]:
-    """`servers` started together, warmed up, then ROUNDS runs of one row at 32 connections
-    for `seconds` each, alternated between them: a result per server with the median figures."""
+    """`servers` started together, each's answer to the largest of `bodies` recorded, warmed
+    up, then ROUNDS runs of one row at 32 connections for `seconds` each, alternated between
+    them: a result per server with the median figures."""
+    import requests
+
     with ExitStack() as stack:
         results, runs = [], []
         for server in servers:
             body = workdir / f"{slug(server.name)}-side-1.json"
-            body.write_bytes(server.body(frame))
+            body.write_bytes(server.body(bodies[1]))
             log = workdir / f"{slug(server.name)}-side.log"
             up = stack.enter_context(started(server, env, log, body.read_bytes()))
             sampler = MemorySampler(up.pid)
             sampler.start()
             url = up.base + server.predict_path
-            wrk(url, body, 8, 2)  # warm-up
             result = ServerResult(server.name, server.kind, up.cold_start_s,
                                   command=shown(up.argv, up.port))  # fmt: skip
+            largest = server.body(bodies[max(bodies)])
+            check = requests.post(url, data=largest, headers=JSON, timeout=30)
+            check.raise_for_status()
+            result.labels = server.labels(check.json())
+            wrk(url, body, 8, 2)  # warm-up
             results.append((result, sampler))
             runs.append((server, url, body, []))
         for _ in range(ROUNDS):

@@ -21,11 +21,12 @@ def judge(
     results: list[ServerResult], peers: Collection[str], slow: Collection[SlowClients] = ()
 ) -> list[Goal]:
     """Every goal of a run whose first result is this server's: `front_goals` against the
-        gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
-        `mlflow-plain` results and `flavor_goals` of the `mlflow` ones, then `ahead_of` each
-        `mlflow` result and each result whose kind is one of `peers`, `v2_goals` of this server's V2
-        endpoints, and `shadow_goals` if this server ran with `--shadow` too (kind "shadow"), against
-    the same server without the flag (kind "shadow-reference") when it ran beside it."""
+    gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
+    `mlflow-plain` results and `flavor_goals` of the `mlflow` ones (with MLflow's no-op ceiling,
+    kind "mlflow-noop", if it ran), then `ahead_of` each `mlflow` result and each result whose
+    kind is one of `peers`, `v2_goals` of this server's V2 endpoints, and `shadow_goals` if this
+    server ran with `--shadow` too (kind "shadow"), against the same server without the flag
+    (kind "shadow-reference") when it ran beside it."""
     ours, *others = results
     targets = []
     reference = next((r for r in others if r.kind == "reference"), None)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from serving import metrics
 from serving.config import Settings
@@ -214,7 +214,10 @@ class Evidence:
         }
 
 
-def slices(pending: Sequence[Queued], rows: int) -> Iterator[Sequence[Queued]]:
+Batched = TypeVar("Batched", bound=tuple)  # a request: (who, its rows, its labels)
+
+
+def slices(pending: Sequence[Batched], rows: int) -> Iterator[Sequence[Batched]]:
     """The queued requests in order, in runs of whole requests of about `rows` rows each."""
     start, held = 0, 0
     for end, (_, batch, _) in enumerate(pending, 1):

@@ -48,11 +48,11 @@ class Shadow:
     def failed(self, live_version: str | None, rows: int) -> None:
         self._child("errors", str(live_version), self.version()).inc(rows)
 
-    def score(self, items: Sequence[Item]) -> None:
+    def score(self, items: Sequence[Item], timed: bool = True) -> None:
         """Score a round's requests (live version, typed rows as answered, live labels) with the
         shadow and count the agreement. The first request is scored alone and timed (the
-        latency histogram: one request per slice, as the live model answered it); the rest in
-        one call, which costs a fraction of one call per request."""
+        latency histogram: one request per call, as the live model answered it) unless not
+        `timed`; the rest in one call, which costs a fraction of one call per request."""
         model = self.store.ensure()  # a worker that has not loaded it yet loads it here
         if model is None:
             for live_version, rows, _ in items:
@@ -64,10 +64,11 @@ class Shadow:
                 usable.append(item)
             else:  # the live labels do not match the rows: nothing to compare
                 self._child("errors", item[0], str(model.info.version)).inc(len(item[1]))
-        if usable:
+        if timed and usable:
             self._score(model, usable[:1], timed=True)
-        if len(usable) > 1:
-            self._score(model, usable[1:], timed=False)
+            usable = usable[1:]
+        if usable:
+            self._score(model, usable, timed=False)
 
     def _score(self, model: LoadedModel, items: Sequence[Item], timed: bool) -> None:
         shadow_version = str(model.info.version)
