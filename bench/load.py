@@ -230,16 +230,22 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def measure(
-    server: Server,
-    env: dict[str, str],
-    bodies: dict[int, pd.DataFrame],
-    seconds: int,
-    workdir: Path,
-    cases: list[Case] = CASES,
-) -> ServerResult:
-    """Start `server` cold, record its answer to each of `bodies` (rows -> frame), warm it up,
-    then run each of `cases` for `seconds` while sampling its memory."""
+@dataclass
+class Warm:
+    """A server `warmed` started: its result so far, its predict URL and its body files."""
+
+    result: ServerResult
+    url: str
+    files: dict[int, Path]  # rows -> the request body of that many rows
+
+
+@contextmanager
+def warmed(
+    server: Server, env: dict[str, str], bodies: dict[int, pd.DataFrame], workdir: Path
+) -> Iterator[Warm]:
+    """Start `server` cold, record its answer to each of `bodies` (rows -> frame; the labels
+    kept are the largest's), warm it up and sample its memory until the block ends (the peaks
+    then go into the result)."""
     files = {}
     for rows, frame in bodies.items():
         files[rows] = workdir / f"{slug(server.name)}-{rows}.json"
@@ -256,19 +262,35 @@ def measure(
         )
         sampler = MemorySampler(up.pid)
         sampler.start()
-        url = up.base + server.predict_path
-        for rows in files:
-            check = requests.post(url, data=files[rows].read_bytes(), headers=JSON, timeout=30)
-            check.raise_for_status()
-            result.labels = server.labels(check.json())
-        wrk(url, files[1], 8, 2)  # warm-up
+        try:
+            url = up.base + server.predict_path
+            for rows in sorted(files):
+                check = requests.post(url, data=files[rows].read_bytes(), headers=JSON, timeout=30)
+                check.raise_for_status()
+                result.labels = server.labels(check.json())
+            wrk(url, files[1], 8, 2)  # warm-up
+            yield Warm(result, url, files)
+        finally:
+            rss, pss = sampler.stop()
+            result.peak_rss_mib, result.peak_pss_mib = rss / 2**20, pss / 2**20
+
+
+def measure(
+    server: Server,
+    env: dict[str, str],
+    bodies: dict[int, pd.DataFrame],
+    seconds: int,
+    workdir: Path,
+    cases: list[Case] = CASES,
+) -> ServerResult:
+    """Start `server` cold, record its answer to each of `bodies` (rows -> frame), warm it up,
+    then run each of `cases` for `seconds` while sampling its memory."""
+    with warmed(server, env, bodies, workdir) as up:
         for case in cases:
-            seen = measurement(case, wrk(url, files[case.rows], case.connections, seconds))
-            result.measurements.append(seen)
+            seen = measurement(case, wrk(up.url, up.files[case.rows], case.connections, seconds))
+            up.result.measurements.append(seen)
             progress(server.name, seen)
-        rss, pss = sampler.stop()
-        result.peak_rss_mib, result.peak_pss_mib = rss / 2**20, pss / 2**20
-    return result
+    return up.result
 
 
 def progress(name: str, seen: Measurement, extra: str = "") -> None:

@@ -23,19 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.load import (
-    JSON,
-    MANY,
-    Measurement,
-    MemorySampler,
-    ServerResult,
-    measurement,
-    progress,
-    shown,
-    slug,
-    started,
-    wrk,
-)
+from bench.load import MANY, Measurement, ServerResult, measurement, progress, warmed, wrk
 from bench.servers import Server, venv_command
 
 LIVE, SHADOW = "bench-live", "bench-shadow"
@@ -90,38 +78,16 @@ def side_by_side(
     seconds: int,
     workdir: Path,
 ) -> list[ServerResult]:
-    """`servers` started together, each's answer to the largest of `bodies` recorded, warmed
-    up, then ROUNDS runs of one row at 32 connections for `seconds` each, alternated between
-    them: a result per server with the median figures."""
-    import requests
-
+    """`servers` started together (each's answer to `bodies` recorded, warmed up), then ROUNDS
+    runs of one row at 32 connections for `seconds` each, alternated between them: a result per
+    server with the median figures."""
     with ExitStack() as stack:
-        results, runs = [], []
-        for server in servers:
-            body = workdir / f"{slug(server.name)}-side-1.json"
-            body.write_bytes(server.body(bodies[1]))
-            log = workdir / f"{slug(server.name)}-side.log"
-            up = stack.enter_context(started(server, env, log, body.read_bytes()))
-            sampler = MemorySampler(up.pid)
-            sampler.start()
-            url = up.base + server.predict_path
-            result = ServerResult(server.name, server.kind, up.cold_start_s,
-                                  command=shown(up.argv, up.port))  # fmt: skip
-            largest = server.body(bodies[max(bodies)])
-            check = requests.post(url, data=largest, headers=JSON, timeout=30)
-            check.raise_for_status()
-            result.labels = server.labels(check.json())
-            wrk(url, body, 8, 2)  # warm-up
-            results.append((result, sampler))
-            runs.append((server, url, body, []))
+        ups = [stack.enter_context(warmed(server, env, bodies, workdir)) for server in servers]
+        runs: list[list[Measurement]] = [[] for _ in ups]
         for _ in range(ROUNDS):
-            for server, url, body, seen in runs:
-                seen.append(measurement(MANY, wrk(url, body, MANY.connections, seconds)))
-                progress(server.name, seen[-1])
-        out = []
-        for (result, sampler), (_, _, _, seen) in zip(results, runs, strict=True):
-            result.measurements.append(median(seen))
-            rss, pss = sampler.stop()
-            result.peak_rss_mib, result.peak_pss_mib = rss / 2**20, pss / 2**20
-            out.append(result)
-        return out
+            for up, seen in zip(ups, runs, strict=True):
+                seen.append(measurement(MANY, wrk(up.url, up.files[1], MANY.connections, seconds)))
+                progress(up.result.server, seen[-1])
+        for up, seen in zip(ups, runs, strict=True):
+            up.result.measurements.append(median(seen))
+    return [up.result for up in ups]
