@@ -35,6 +35,8 @@ MAX_DATAGRAM = 4 * 1024 * 1024  # the largest datagram the scorer reads
 WARN_EVERY = 60.0  # seconds between two warnings that the scorer is not taking rows
 
 Item = tuple[str, Sequence[dict[str, Any]], Sequence[Any]]  # live version, rows, live labels
+"""A request to score in shadow: what the evidence thread collects, the wire carries and
+serving.evidence.shadow scores."""
 
 
 def encode(items: Sequence[Item], rows: int = DATAGRAM_ROWS) -> Iterator[tuple[bytes, list[Item]]]:
@@ -93,9 +95,6 @@ class Relay:
         if now - self._warned >= WARN_EVERY:
             self._warned = now
             log.warning("the shadow scorer did not take rows (counted as dropped): %s", exc)
-
-    def close(self) -> None:
-        self._socket.close()
 
 
 def listen(path: str | Path) -> socket.socket:

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from serving.evidence import instruments as names
+from serving.evidence.relay import Item
 from serving.model.loaded import LoadedModel
 from serving.store import ModelStore
 
 log = logging.getLogger("serving.evidence.shadow")
 
 WARN_EVERY = 60.0  # seconds between two warnings about shadow failures
-Item = tuple[str, Sequence[dict[str, Any]], Sequence[Any]]  # live version, rows, live labels
 
 
 class Shadow:
