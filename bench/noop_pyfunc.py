@@ -3,9 +3,9 @@ model answers 0 for every row at once, without looking at it.
 
 The bench copies the registered model (its signature, input example and environment stay as they
 are, so MLflow parses, checks and answers every request as it does for the real model) and points
-the copy's pyfunc at this module (bench/run.py's `noop_flavor`). What that server answers per
-second is what MLflow's scoring server alone allows, whatever the model does; the fast flavor's
-rate is shown as a share of it (bench/peer_goals.py's `flavor_goals`).
+the copy's pyfunc at this module (`noop_copy`, which bench/run.py calls). What that server
+answers per second is what MLflow's scoring server alone allows, whatever the model does; the
+fast flavor's rate is shown as a share of it (bench/peer_goals.py's `flavor_goals`).
 """
 
 from __future__ import annotations

@@ -54,11 +54,9 @@ class Inbox:
 
     def put(self, items: list[Item]) -> None:
         rows = sum(len(batch) for _, batch, _ in items)
-        with self._ready:
-            if self._rows and self._rows + rows > self.limit:
-                full = True
-            else:
-                full = False
+        with self._ready:  # as the workers' queue: a datagram gets in whole when none waits
+            full = bool(self._rows) and self._rows + rows > self.limit
+            if not full:
                 self._items.append(items)
                 self._rows += rows
                 self._ready.notify()
