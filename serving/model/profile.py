@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -65,24 +66,44 @@ class ColumnProfile:
         return self.bins - 1
 
     def bin_indices(self, values: Sequence[Any]) -> np.ndarray:
-        """Each value's bin, in bulk (None and NaN: the missing bin)."""
-        missing = self.missing_bin
+        """Each value's bin, in bulk (None and NaN: the missing bin).
+
+        The values the contract types (str, int, float or None) take one pass in C; anything
+        else (pandas' NA, a number in a string column) the general rule below.
+        """
         if self.kind == "categorical":
-            lookup = {category: i for i, category in enumerate(self.categories)}
-            other = len(self.categories)
-            return np.fromiter(
-                (missing if _is_missing(v) else lookup.get(str(v), other) for v in values),
-                dtype=np.int16,
-                count=len(values),
-            )
+            try:
+                codes = [self._codes[v] for v in values]
+            except (KeyError, TypeError):  # an unseen value, NaN, or another type
+                codes = [self._code(v) for v in values]
+            return np.array(codes, dtype=np.int16)
         if self.kind == "text":
             numbers = [math.nan if _is_missing(v) else float(len(str(v))) for v in values]
+            array = np.asarray(numbers, dtype=np.float64)
         else:
-            numbers = [math.nan if _is_missing(v) else _as_float(v) for v in values]
-        array = np.asarray(numbers, dtype=np.float64)
-        indices = np.searchsorted(np.asarray(self.edges, dtype=np.float64), array, side="left")
-        indices[np.isnan(array)] = missing
+            try:  # None -> NaN; a str that is no number raises
+                array = np.array(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                array = None
+            if array is None or array.shape != (len(values),):  # (or a value held a list)
+                array = np.array([_as_float(v) for v in values], dtype=np.float64)
+        indices = np.searchsorted(self._edges, array, side="left")
+        indices[np.isnan(array)] = self.missing_bin
         return indices.astype(np.int16)
+
+    @cached_property
+    def _codes(self) -> dict[Any, int]:
+        """Each training category's bin, and None's (the missing bin)."""
+        return {None: self.missing_bin, **{c: i for i, c in enumerate(self.categories)}}
+
+    def _code(self, value: Any) -> int:
+        if _is_missing(value):
+            return self.missing_bin
+        return self._codes.get(str(value), len(self.categories))  # not seen: "other"
+
+    @cached_property
+    def _edges(self) -> np.ndarray:
+        return np.asarray(self.edges, dtype=np.float64)
 
     def psi(self, counts: Sequence[int] | np.ndarray) -> float | None:
         """The PSI of a window with these bin counts against training; None for no rows."""

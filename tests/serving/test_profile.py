@@ -43,6 +43,18 @@ def test_a_few_strings_are_categories_and_many_are_text_by_length():
     assert names.kind == "text" and names.bin_indices(["x" * 500]).tolist() == [len(names.edges)]
 
 
+def test_values_of_any_type_fall_in_the_bins_of_their_typed_equivalents():
+    """Typed values take the bulk path; anything else (pandas' NA, numbers as strings, NaN,
+    a number in a string column) the per-value rule, with the same bins."""
+    ages = numeric_profile([float(a) for a in range(80)])
+    odd = [pd.NA, "12.5", "old", True, 3, np.float64(40.0), math.nan, [1, 2]]
+    as_typed = [None, 12.5, None, 1.0, 3.0, 40.0, None, None]
+    assert ages.bin_indices(odd).tolist() == ages.bin_indices(as_typed).tolist()
+    sexes = string_profile(["male", "female"])  # female 0, male 1, other 2, missing 3
+    odd = ["male", None, math.nan, 1, "nobody", np.str_("female")]
+    assert sexes.bin_indices(odd).tolist() == [1, 3, 3, 2, 2, 0]
+
+
 def test_psi_is_zero_for_the_same_shares_and_large_for_a_shifted_window():
     assert psi([0.5, 0.5], [10, 10]) == pytest.approx(0.0)
     assert psi([0.65, 0.35], [100, 0]) > 2
