@@ -50,6 +50,9 @@ VOCABULARY = {
 
 def _number(value: Any) -> float:
     """A float for any JSON or pandas scalar; NaN for null, NA, or anything not a number."""
+    kind = type(value)
+    if kind is float or kind is int:  # a served row's numbers: one test (bool is neither)
+        return float(value)
     if value is None or isinstance(value, bool | str):
         return math.nan
     try:
@@ -69,6 +72,8 @@ def missing(value: Any) -> bool:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # a served row's strings: one test
+        return value.strip() or None
     if missing(value):
         return None
     text = str(value).strip()
