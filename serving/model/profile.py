@@ -78,7 +78,7 @@ class ColumnProfile:
                 codes = [self._code(v) for v in values]
             return np.array(codes, dtype=np.int16)
         if self.kind == "text":
-            numbers = [math.nan if _is_missing(v) else float(len(str(v))) for v in values]
+            numbers = [float(len(v)) if type(v) is str else _text_length(v) for v in values]
             array = np.asarray(numbers, dtype=np.float64)
         else:
             try:  # None -> NaN; a str that is no number raises
@@ -165,7 +165,7 @@ def shares(counts: np.ndarray, rows: int) -> tuple[float, ...]:
 def numeric_profile(values: Sequence[Any], text: bool = False) -> ColumnProfile:
     """A number column's profile (or a text column's, by length) from its training values."""
     if text:
-        numbers = [math.nan if _is_missing(v) else float(len(str(v))) for v in values]
+        numbers = [_text_length(v) for v in values]
     else:
         numbers = [math.nan if _is_missing(v) else _as_float(v) for v in values]
     array = np.asarray(numbers, dtype=np.float64)
@@ -201,6 +201,10 @@ def read_profile(model_dir: Path) -> Profile | None:
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _text_length(value: Any) -> float:
+    return math.nan if _is_missing(value) else float(len(str(value)))
 
 
 def _as_float(value: Any) -> float:
