@@ -22,6 +22,7 @@ from pathlib import Path
 from bench.servers import BIN, MODEL, NOOP, Server, listen, prediction
 
 CEILING = "Granian RSGI"  # with the no-op app: the stack's ceiling
+REFERENCE_FRONT = "gunicorn sync"  # the gunicorn front's HTTP server, in the matrix
 
 TARGETS = {
     NOOP: {
@@ -73,7 +74,7 @@ class Front:
 
 
 FRONTS = [
-    Front("gunicorn sync", "wsgi", gunicorn),
+    Front(REFERENCE_FRONT, "wsgi", gunicorn),
     Front("Granian WSGI (1 thread)", "wsgi", granian("wsgi", "--blocking-threads", "1")),
     Front("Granian ASGI", "asgi", granian("asgi")),
     Front(CEILING, "rsgi", granian("rsgi")),

@@ -6,9 +6,11 @@ at 32 connections with a p99 of at most 10 ms and no errors, 2x its rows per sec
 rows, a p50 at one connection no worse than its own (within P50_MARGIN, for noise), a cold
 start no slower and no more memory (RSS and PSS of all processes); with 1,000 stalled clients a
 p99 of at most 20 ms and no errors while all 1,000 stay open. Shown beside them, not judged:
-the share of the stack's no-op ceiling (Granian RSGI) this server reaches, and how the gunicorn
+the share of the stack's no-op ceiling (Granian RSGI) this server reaches, how the gunicorn
 front fares with the stalled clients (it is expected to fail: its two sync workers block on
-them).
+them), and the bound on the two rate goals: what the lane may cost per request for 3x (and 2x
+the rows) given both fronts' no-op rows, beside what it costs with no HTTP at all
+(bench/lane_cost.py).
 
 Against `mlflow models serve` on the plain scikit-learn flavor (what its users had before the
 registered model's pyfunc ran the fast path; its best variant): 20x the requests per second and
@@ -82,6 +84,11 @@ def goal(
     return Goal(name, peer, ours, theirs, over, target, met)
 
 
+def noop_of(results: list[ServerResult], front: str) -> ServerResult | None:
+    """The no-op app on `front` among `results` (the front matrix), if it ran."""
+    return next((r for r in results if r.front == front and r.app == NOOP), None)
+
+
 def ceiling_of(results: list[ServerResult]) -> ServerResult | None:
     """The stack's ceiling among `results`: the no-op app on Granian RSGI, if it ran."""
-    return next((r for r in results if r.front == CEILING and r.app == NOOP), None)
+    return noop_of(results, CEILING)

@@ -11,6 +11,10 @@ The thresholds and the `Goal` they make are bench/goals.py's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from bench.fronts import CEILING, REFERENCE_FRONT
 from bench.goals import (
     P50_MARGIN,
     P99_MS,
@@ -21,8 +25,11 @@ from bench.goals import (
     Goal,
     goal,
 )
+from bench.lane_cost import lane_budget, machine_us
 from bench.load import CASES, ServerResult
 from bench.slow import SlowClients
+
+RATE_GOALS = ((1, 3, "req/s"), (100, 2, "rows/s"))  # (rows a request, factor, of what)
 
 
 def front_goals(
@@ -83,6 +90,47 @@ def front_goals(
         share = "share of the no-op ceiling, req/s, 1 row, 32 conns"
         top = ceiling.case(many).req_per_s
         out.append(goal(share, ceiling.server, mine32.req_per_s, top, "shown", None, lower=False))
+    return out
+
+
+def bound_goals(
+    lane: Mapping[int, Mapping[str, Any]],
+    gunicorn_noop: ServerResult,
+    ceiling: ServerResult,
+    cpus: int,
+) -> list[Goal]:
+    """Shown, not judged: for each rate goal (3x the requests at 1 row, 2x the rows at 100)
+    the most the lane may cost per request for it (bench/lane_cost.py's `lane_budget`, from the
+    machine time per request of the no-op app on gunicorn and on Granian RSGI), beside the
+    lane's cost with no HTTP at all (the least it costs in a server). The no-op rows ran one
+    row at 32 connections; a larger body costs both fronts more, which only lowers the budget
+    of the 100-row goal: its figure here is an upper bound."""
+    many = CASES[1].name
+    theirs = machine_us(gunicorn_noop.case(many).req_per_s, cpus)
+    mine = machine_us(ceiling.case(many).req_per_s, cpus)
+    peer = (
+        f"the no-op rows: {REFERENCE_FRONT} {theirs:,.0f} us, {CEILING} {mine:,.0f} us of "
+        "machine time per request"
+    )
+    out = []
+    for rows, factor, what in RATE_GOALS:
+        cost = lane.get(rows)
+        if cost is None:
+            continue
+        budget = lane_budget(theirs, mine, factor)
+        out.append(
+            goal(
+                f"lane us per request without HTTP, {rows} row{'s' if rows > 1 else ''}: "
+                f"the budget of {factor}x the {what}",
+                peer,
+                cost["full_us"],
+                max(budget, 0.0),
+                f"shown: {factor}x needs <= {budget:,.0f} us (the bare core alone: "
+                f"{cost['bare_us']:,.0f})",
+                None,
+                lower=True,
+            )
+        )
     return out
 
 

@@ -11,7 +11,8 @@ version and drives each through the load cases of bench/load.py (and this server
 `--shadow` through the 32-connection one, alternated with the same server without the flag:
 bench/shadow.py), then this server's /predict,
 V2 REST and V2 gRPC in turn on one process (bench/protocols.py); runs the front matrix of
-bench/fronts.py through its shorter cases; runs the slow-client case (bench/stall.py) against
+bench/fronts.py through its shorter cases; measures the lane's own cost with no HTTP
+(bench/lane_cost.py); runs the slow-client case (bench/stall.py) against
 this server and the gunicorn front; soaks this server; judges the goals (bench/verdict.py) and
 writes bench/report.py's report (Markdown, JSON and a PNG under bench/results/, the Markdown on
 stdout too). It exits 1 if a judged goal is missed, the soak fails or a server with a model
@@ -32,11 +33,12 @@ from pathlib import Path
 import pandas as pd
 
 from bench.fronts import NOOP, matrix
+from bench.lane_cost import measure_lane
 from bench.load import CASES, FRONT_CASES, ServerResult, Soak, measure, soak
 from bench.noop_pyfunc import noop_copy
 from bench.protocols import measure_protocols
 from bench.report import write
-from bench.servers import BIN, PEER_BIN, PEERS, ROOT, servers, with_args
+from bench.servers import BIN, PEER_BIN, PEERS, ROOT, contract_body, servers, with_args
 from bench.shadow import bench_aliases, shadowed, side_by_side
 from bench.slow import SlowClients, slow_clients
 from bench.stall import ensure_fd_limit
@@ -175,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         for server in matrix(baked, work, args.workers):
             cases = FRONT_CASES[server.app]
             results.append(measure(server, env, bodies, args.front_seconds, work, cases))
+        print("bench: the lane's own cost, with no HTTP", flush=True)
+        raw = {rows: contract_body(frame) for rows, frame in bodies.items()}
+        lane = measure_lane(BIN / "python", baked, raw, work, ROOT)
         ours, reference = lineup[0], lineup[1]
         print(f"bench: slow clients, {args.stalled:,} stalled connections", flush=True)
         timeouts = ("--header-timeout", str(STALL_TIMEOUT), "--body-timeout", str(STALL_TIMEOUT))
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: soak, {args.soak} requests at 32 connections", flush=True)
             rate = results[0].case(CASES[1].name).req_per_s
             endurance = soak(ours, env, bodies[1], args.soak, rate, work)
-    meta = meta_of(args, pinned, version, began, load_before)
+    meta = {**meta_of(args, pinned, version, began, load_before), "lane_cost_us": lane}
     return report_and_verdict(args, results, slow, endurance, meta)
 
 
@@ -219,7 +224,7 @@ def report_and_verdict(
 ) -> int:
     """Judge the goals, write the report; 0 if every judged goal is met and every server with
     a model answered the 100-row request as this server did, else 1."""
-    targets = judge(results, PEERS, slow)
+    targets = judge(results, PEERS, slow, meta.get("lane_cost_us"), meta["cpus"])
     disagree = [r.server for r in results[1:] if r.app != NOOP and r.labels != results[0].labels]
     report = write(args.out, results, targets, meta, endurance, slow)
     print("\n" + report)

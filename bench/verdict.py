@@ -8,17 +8,24 @@ exits by. The thresholds are bench/goals.py's.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import os
+from collections.abc import Collection, Mapping
+from typing import Any
 
-from bench.goals import V2_KINDS, Goal, ceiling_of
+from bench.fronts import REFERENCE_FRONT
+from bench.goals import V2_KINDS, Goal, ceiling_of, noop_of
 from bench.load import ServerResult
-from bench.own_goals import front_goals, shadow_goals, slow_goals, v2_goals
+from bench.own_goals import bound_goals, front_goals, shadow_goals, slow_goals, v2_goals
 from bench.peer_goals import ahead_of, flavor_goals, goals
 from bench.slow import SlowClients
 
 
 def judge(
-    results: list[ServerResult], peers: Collection[str], slow: Collection[SlowClients] = ()
+    results: list[ServerResult],
+    peers: Collection[str],
+    slow: Collection[SlowClients] = (),
+    lane: Mapping[int, Mapping[str, Any]] | None = None,
+    cpus: int | None = None,
 ) -> list[Goal]:
     """Every goal of a run whose first result is this server's: `front_goals` against the
     gunicorn front (kind "reference") and `slow_goals` if they ran, `goals` against the
@@ -26,12 +33,16 @@ def judge(
     kind "mlflow-noop", if it ran), then `ahead_of` each `mlflow` result and each result whose
     kind is one of `peers`, `v2_goals` of this server's V2 endpoints, and `shadow_goals` if this
     server ran with `--shadow` too (kind "shadow"), against the same server without the flag
-    (kind "shadow-reference") when it ran beside it."""
+    (kind "shadow-reference") when it ran beside it; with the lane's cost (bench/lane_cost.py,
+    by rows a request) and both no-op rows of the front matrix, `bound_goals` on `cpus` cores."""
     ours, *others = results
     targets = []
     reference = next((r for r in others if r.kind == "reference"), None)
     if reference is not None:
         targets += front_goals(ours, reference, ceiling_of(results))
+    gunicorn_noop, ceiling = noop_of(results, REFERENCE_FRONT), ceiling_of(results)
+    if lane and gunicorn_noop is not None and ceiling is not None:
+        targets += bound_goals(lane, gunicorn_noop, ceiling, cpus or os.cpu_count() or 1)
     shadowed = next((r for r in others if r.kind == "shadow"), None)
     if shadowed is not None:  # against the same server without the flag, if it ran beside it
         without = next((r for r in others if r.kind == "shadow-reference"), ours)
