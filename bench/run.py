@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -118,6 +119,19 @@ def plain_flavor(model_uri: str, env: dict[str, str], output: Path) -> Path:
     return output
 
 
+def registered_version(model_uri: str, client: Any) -> tuple[str, str]:
+    """The registered model's name and version a `models:/name@alias` or `models:/name/version`
+    URI names (an alias read from the registry now: the run stays on that version)."""
+    path = model_uri.removeprefix("models:/")
+    name, at, alias = path.partition("@")
+    if at:
+        return name, str(client.get_model_version_by_alias(name, alias).version)
+    name, _, version = path.partition("/")
+    if not name or not version.isdigit():
+        sys.exit(f"bench: {model_uri!r} names no registered version (models:/NAME@ALIAS or /N)")
+    return name, version
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the whole bench; 0 if every judged goal is met, else 1."""
     args = parse(argv)
@@ -135,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlflow.db'}")
     client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    name, _, alias = args.model_uri.removeprefix("models:/").partition("@")
-    version = client.get_model_version_by_alias(name, alias).version if alias else "?"
-    pinned = f"models:/{name}/{version}" if alias else args.model_uri
+    name, version = registered_version(args.model_uri, client)
+    pinned = f"models:/{name}/{version}"
 
     test = pd.read_csv(ROOT / "data" / "raw" / "test.csv")
     bodies = {1: test.iloc[[0]], 100: test.iloc[:100]}
