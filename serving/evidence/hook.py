@@ -45,10 +45,7 @@ log = logging.getLogger("serving.evidence")
 
 ROUND = 1.0  # at most this many seconds between the evidence thread's rounds
 BATCH_SHARE = 0.5  # ... and a round as soon as this share of the queue's rows waits
-SLICE_ROWS = 32  # a round works through its rows this many at a time (whole requests) when
-BIN_ROWS = 512  # it scores them in shadow here; when it only bins them (drift; the shadow scorer
-#   process scores), this many: binning 512 rows holds the GIL about 0.3 ms, and a slice of 32
-#   paid numpy's per-call overhead for every column 16 times over (2.4x the CPU per row)
+SLICE_ROWS = 32  # a round works through its rows this many at a time (whole requests)
 PAUSE = 0.0002  # seconds between a round's slices: the request thread takes the GIL then
 
 Queued = tuple[LoadedModel, Any, Any]  # (the model that answered, its rows, its labels)
@@ -79,7 +76,6 @@ class Evidence:
         self._threaded = thread
         self._ticker = Ticker("evidence", ROUND, self.process, log)
         self._profiles: dict[str, Profile | None] = {}  # by model directory
-        self._published = 0.0  # when the drift gauges were last set (time.monotonic())
 
     @classmethod
     def from_settings(cls, settings: Settings, stores: Stores) -> Evidence:
@@ -130,8 +126,7 @@ class Evidence:
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0
         to_send: list[Item] = []
-        scores_here = self.shadow is not None and self.relay is None
-        for number, part in enumerate(slices(pending, SLICE_ROWS if scores_here else BIN_ROWS)):
+        for number, part in enumerate(slices(pending, SLICE_ROWS)):
             if number and self._threaded:
                 # a slice holds the GIL for a fraction of a millisecond; the pause lets a
                 # request that waits for it run before the next one (a round of 500 rows held
@@ -147,12 +142,7 @@ class Evidence:
                 self.shadow.dropped(version, len(rows))  # queues 10 by default
         if self.windows is not None:
             self.windows.forget(self.stores.versions())
-            now = time.monotonic()
-            # under load rounds come every few requests; the gauges change at most once a
-            # ROUND (setting them cost 0.3 ms a round), and a quiet round publishes the rest
-            if not self._threaded or not pending or now - self._published >= ROUND:
-                self.windows.publish()
-                self._published = now
+            self.windows.publish()
 
     def _process(self, pending: Sequence[Queued]) -> list[Item]:
         """Bin a slice's rows for drift; return what the shadow is to score of them."""
