@@ -102,6 +102,23 @@ def registered_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regis
     )
 
 
+@pytest.fixture(scope="session")
+def champion_dir(
+    registered_model: RegisteredModel, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The registered champion's model directory, downloaded from the registry once (read only:
+    a test that changes it works on a copy)."""
+    mlflow.set_tracking_uri(registered_model.tracking_uri)
+    try:
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                registered_model.champion_uri, dst_path=str(tmp_path_factory.mktemp("champion"))
+            )
+        )
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
 @pytest.fixture
 def registry_env(
     registered_model: RegisteredModel, monkeypatch: pytest.MonkeyPatch

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 
@@ -45,19 +44,6 @@ def test_the_bounds_are_shown_beside_the_goals_and_never_judged():
     assert "3x needs <= 50 us" in bounds[0].target and "bare core alone: 50" in bounds[0].target
     without = [g for g in judge([ours, today, gunicorn, ceiling], peers=()) if g not in bounds]
     assert all_met(goals) == all_met(without)
-
-
-@pytest.fixture(scope="module")
-def champion_dir(registered_model, tmp_path_factory) -> Path:
-    mlflow.set_tracking_uri(registered_model.tracking_uri)
-    try:
-        return Path(
-            mlflow.artifacts.download_artifacts(
-                registered_model.champion_uri, dst_path=str(tmp_path_factory.mktemp("champion"))
-            )
-        )
-    finally:
-        mlflow.set_tracking_uri(None)
 
 
 def test_the_lane_costs_more_than_its_bare_core_and_both_are_measured(

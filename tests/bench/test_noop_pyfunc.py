@@ -3,23 +3,11 @@ one (same signature) but whose pyfunc answers 0 at once: the ceiling of `mlflow 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlflow
 import pytest
 import yaml
 
 from bench.noop_pyfunc import LOADER, noop_copy
-
-
-@pytest.fixture(scope="module")
-def champion_dir(registered_model, tmp_path_factory) -> Path:
-    mlflow.set_tracking_uri(registered_model.tracking_uri)
-    return Path(
-        mlflow.artifacts.download_artifacts(
-            registered_model.champion_uri, dst_path=str(tmp_path_factory.mktemp("champion"))
-        )
-    )
 
 
 def test_the_copy_keeps_the_models_signature_and_answers_zero_per_row(

@@ -34,20 +34,6 @@ from training.signature import INPUT_SCHEMA
 
 
 @pytest.fixture(scope="module")
-def champion_dir(registered_model, tmp_path_factory) -> Path:
-    """The registered champion's model directory, downloaded from the registry."""
-    mlflow.set_tracking_uri(registered_model.tracking_uri)
-    try:
-        return Path(
-            mlflow.artifacts.download_artifacts(
-                registered_model.champion_uri, dst_path=str(tmp_path_factory.mktemp("champion"))
-            )
-        )
-    finally:
-        mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture(scope="module")
 def pipeline(champion_dir: Path) -> Pipeline:
     """What data scientists load: the sklearn flavor, the fitted Pipeline itself."""
     return mlflow.sklearn.load_model(str(champion_dir))
