@@ -130,11 +130,7 @@ def measure_lane(
         body_file.write_bytes(body)
         metrics = workdir / f"lane-metrics-{rows}"
         metrics.mkdir(exist_ok=True)
-        env = {
-            **os.environ,
-            "SERVING_MODEL_URI": str(model_dir),
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        }
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
         count = max(200, requests // rows)
         with open(workdir / f"lane-{rows}.log", "wb") as log:
             done = subprocess.run(
@@ -165,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("body", type=Path)
     parser.add_argument("--requests", type=int, default=REQUESTS)
     args = parser.parse_args(argv)
-    os.environ.setdefault("SERVING_MODEL_URI", str(args.model_dir))
+    os.environ["SERVING_MODEL_URI"] = str(args.model_dir)  # what the worker's settings read
     print(json.dumps(lane_cost(args.body.read_bytes(), args.requests)), flush=True)
     return 0
 
